@@ -58,8 +58,9 @@ int bb_path_classify(bb_method_t method, const char *path, size_t len,
  * _search, or NULL.  For a search with override_search the type's controls
  * apply; widening parameters are removed unless the type allows them;
  * "_format" is removed wherever it appears and "_format=json" appended once.
- * out receives the canonical query, without '?'.  Returns 0, or 400 with
- * the reason in err.
+ * out receives the canonical query, without '?'.  Returns 0, or 400 (or
+ * 403 when an added parameter needs the patient and there is none) with the
+ * reason in err; 500 when memory runs out.  On failure out is unchanged.
  */
 int bb_query_rewrite(const bb_resource_type_t *rt, unsigned interaction,
     const char *patient, const char *query, size_t qlen, const char *form,
@@ -68,7 +69,8 @@ int bb_query_rewrite(const bb_resource_type_t *rt, unsigned interaction,
 /*
  * The path sent upstream, below the upstream base: "Patient/<patient>" for
  * an overridden id.  Returns 0, 404 for a mismatching id when the type says
- * not_found, or 403 when the type needs a patient and there is none.
+ * not_found, or 403 when the type needs a patient and there is none (or
+ * the claim is not a FHIR id); 500 when memory runs out.
  */
 int bb_path_rewrite(const bb_resource_type_t *rt, const bb_fhir_request_t *req,
     const char *patient, bb_buf_t *out, char *err, size_t errlen);
