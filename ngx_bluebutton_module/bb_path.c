@@ -326,7 +326,6 @@ bb_path_rewrite(const bb_resource_type_t *rt, const bb_fhir_request_t *req,
     id = req->id;
 
     if (rt->override_url_id && bb_path_has_id(req->interaction)) {
-
         if (rt->url_id_mismatch == BB_ID_NOT_FOUND && !bb_str_eq(id, patient))
         {
             bb_err(err, errlen, "resource not found");

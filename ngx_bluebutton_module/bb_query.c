@@ -294,7 +294,6 @@ bb_query_judge(bb_query_ctx_t *ctx, int has_eq)
     }
 
     if (ctx->search && !blocked) {
-
         if (bb_query_listed(name, blen, rt->search_block, rt->nsearch_block))
         {
             blocked = 1;
