@@ -104,8 +104,7 @@ sub get {
 sub rewritten {
     my ($name, $res, $outside) = @_;
 
-    my $backend = 'http://127.0.0.1:' . $t->upstream_port . '/fhir';
-    my @left = $res->{body} =~ m{\Q$backend\E(?!X)}g;
+    my @left = $res->{body} =~ m{\Q$BACKEND\E(?!X)}g;
 
     is(scalar @left, 0, "$name: no backend URL left");
 

@@ -28,8 +28,8 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 
 
-our @EXPORT_OK = qw(query_pairs sorted_pairs error_lines json_decode
-    json_encode b64url b64url_decode);
+our @EXPORT_OK = qw(query_pairs error_lines json_encode b64url
+    b64url_decode);
 
 
 my $TOP = abs_path(dirname(__FILE__) . '/../../..');
@@ -91,7 +91,6 @@ sub new {
 sub dir { $_[0]{dir} }
 sub port { $_[0]{port} }
 sub upstream_port { $_[0]{upstream_port} }
-sub issuer { $ISSUER }
 sub audience { $AUDIENCE }
 sub policy_path { "$_[0]{dir}/policy.json" }
 
@@ -772,13 +771,6 @@ sub query_pairs {
 }
 
 
-sub sorted_pairs {
-    my ($pairs) = @_;
-
-    return [ sort { $a->[0] cmp $b->[0] || $a->[1] cmp $b->[1] } @$pairs ];
-}
-
-
 sub pct_decode {
     my ($s) = @_;
 
@@ -789,7 +781,6 @@ sub pct_decode {
 }
 
 
-sub json_decode { $JSON->decode($_[0]) }
 sub json_encode { $JSON->encode($_[0]) }
 
 
