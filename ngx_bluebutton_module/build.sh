@@ -36,4 +36,6 @@ then
 fi
 
 make -s -f "$out/objs/Makefile" -C "$out/src" modules
-cp "$out/objs/ngx_http_bluebutton_module.so" "$out/ngx_http_bluebutton_module.so"
+# a new file, renamed into place: a running nginx keeps its mapping intact
+cp "$out/objs/ngx_http_bluebutton_module.so" "$out/.module.so.tmp"
+mv -f "$out/.module.so.tmp" "$out/ngx_http_bluebutton_module.so"

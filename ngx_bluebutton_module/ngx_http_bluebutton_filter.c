@@ -316,8 +316,8 @@ ngx_http_bluebutton_transform(ngx_http_request_t *r,
             /* the resource exists, but not for this client: 404, not 403 */
 
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "bluebutton withheld %s/%V: %s",
-                          ctx->type->name, &ctx->req.id,
+                          "bluebutton withheld %s/%*s: %s",
+                          ctx->type->name, ctx->req.id.len, ctx->req.id.data,
                           n == 0 ? "another patient's resource"
                                  : "no patient reference found");
             *status = NGX_HTTP_NOT_FOUND;
