@@ -21,6 +21,8 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
+#include <openssl/rsa.h>
+#include <openssl/sha.h>
 
 #include "bb_b64.h"
 #include "bb_jwt.h"
@@ -38,10 +40,19 @@
 #define BB_RSA_MIN_BITS      2048
 
 
+#define BB_JWS_CTX_CACHE     8
+
+
 typedef struct {
     const char          *value;
     size_t               len;
 } bb_jwt_claim_t;
+
+
+typedef struct {
+    EVP_PKEY            *pkey;
+    EVP_PKEY_CTX        *ctx;
+} bb_jws_ctx_t;
 
 
 static const char *bb_jwt_quote(char *buf, const char *s);
@@ -66,6 +77,8 @@ static EVP_PKEY *bb_jwk_ec(json_t *jwk, const char *qkid, char *err,
 static EVP_PKEY *bb_jwk_rsa(json_t *jwk, const char *qkid, char *err,
     size_t errlen);
 static int bb_jwk_public_check(EVP_PKEY *pkey);
+static EVP_PKEY_CTX *bb_jws_ctx(EVP_PKEY *pkey);
+static void bb_jws_ctx_drop(EVP_PKEY *pkey);
 
 
 /* the string claims a token must carry, in the order of bb_jwt_t */
@@ -78,6 +91,10 @@ enum {
     BB_CLAIM_KID,
     BB_CLAIM_N
 };
+
+
+static _Thread_local bb_jws_ctx_t  bb_jws_ctx_cache[BB_JWS_CTX_CACHE];
+static _Thread_local size_t        bb_jws_ctx_next;
 
 
 static const char  *bb_jwk_private[] = {
@@ -288,12 +305,11 @@ bb_jws_verify(const bb_key_t *key, const char *input, size_t len,
 {
     int             rc, derlen;
     BIGNUM         *r, *s;
-    EVP_MD_CTX     *ctx;
     ECDSA_SIG      *es;
-    unsigned char  *p, der[BB_ES256_DER_MAX];
+    EVP_PKEY_CTX   *ctx;
+    unsigned char  *p, der[BB_ES256_DER_MAX], digest[SHA256_DIGEST_LENGTH];
 
     rc = -1;
-    ctx = NULL;
     es = NULL;
     r = NULL;
     s = NULL;
@@ -352,19 +368,23 @@ bb_jws_verify(const bb_key_t *key, const char *input, size_t len,
         return -1;
     }
 
-    ctx = EVP_MD_CTX_new();
+    ctx = bb_jws_ctx(key->pkey);
     if (ctx == NULL) {
         goto done;
     }
 
-    if (EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, key->pkey) != 1) {
+    if (SHA256((const unsigned char *) input, len, digest) == NULL) {
         goto done;
     }
 
-    if (EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *) input, len)
-        == 1)
-    {
+    if (EVP_PKEY_verify(ctx, sig, siglen, digest, sizeof(digest)) == 1) {
         rc = 0;
+
+    } else {
+
+        /* a context that saw a failure is not trusted again */
+
+        bb_jws_ctx_drop(key->pkey);
     }
 
 done:
@@ -378,7 +398,6 @@ done:
         ERR_clear_error();
     }
 
-    EVP_MD_CTX_free(ctx);
     ECDSA_SIG_free(es);
     BN_free(r);
     BN_free(s);
@@ -495,6 +514,10 @@ bb_key_from_jwk(bb_key_t *key, json_t *jwk, char *err, size_t errlen)
 void
 bb_key_clear(bb_key_t *key)
 {
+    if (key->pkey != NULL) {
+        bb_jws_ctx_drop(key->pkey);
+    }
+
     free(key->kid);
     EVP_PKEY_free(key->pkey);
     memset(key, 0, sizeof(bb_key_t));
@@ -1119,4 +1142,73 @@ bb_jwk_public_check(EVP_PKEY *pkey)
     EVP_PKEY_CTX_free(ctx);
 
     return rc;
+}
+
+
+/*
+ * Verification contexts prepared once per key: EVP_PKEY_verify() may be
+ * called again on a context with the same parameters, which spares the
+ * algorithm fetch and key export of EVP_DigestVerifyInit() on every token.
+ * Each context holds a reference to its key, so a cached key pointer can
+ * never be reused by another key while it is here.  The cache is per
+ * thread because a context must not be shared by two verifications at once.
+ */
+
+static EVP_PKEY_CTX *
+bb_jws_ctx(EVP_PKEY *pkey)
+{
+    size_t          i;
+    EVP_PKEY_CTX   *ctx;
+    bb_jws_ctx_t   *slot;
+
+    for (i = 0; i < BB_JWS_CTX_CACHE; i++) {
+        if (bb_jws_ctx_cache[i].pkey == pkey) {
+            return bb_jws_ctx_cache[i].ctx;
+        }
+    }
+
+    ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    if (EVP_PKEY_verify_init(ctx) != 1
+        || EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) != 1)
+    {
+        EVP_PKEY_CTX_free(ctx);
+        return NULL;
+    }
+
+    /* RSA keys verify PKCS#1 v1.5, the default padding, stated anyway */
+
+    if (EVP_PKEY_is_a(pkey, "RSA")
+        && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1)
+    {
+        EVP_PKEY_CTX_free(ctx);
+        return NULL;
+    }
+
+    slot = &bb_jws_ctx_cache[bb_jws_ctx_next];
+    bb_jws_ctx_next = (bb_jws_ctx_next + 1) % BB_JWS_CTX_CACHE;
+
+    EVP_PKEY_CTX_free(slot->ctx);
+    slot->pkey = pkey;
+    slot->ctx = ctx;
+
+    return ctx;
+}
+
+
+static void
+bb_jws_ctx_drop(EVP_PKEY *pkey)
+{
+    size_t  i;
+
+    for (i = 0; i < BB_JWS_CTX_CACHE; i++) {
+        if (bb_jws_ctx_cache[i].pkey == pkey) {
+            EVP_PKEY_CTX_free(bb_jws_ctx_cache[i].ctx);
+            bb_jws_ctx_cache[i].pkey = NULL;
+            bb_jws_ctx_cache[i].ctx = NULL;
+        }
+    }
 }

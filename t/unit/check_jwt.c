@@ -1128,7 +1128,9 @@ START_TEST(test_jwk_ec)
     s = (char *) json_string_value(json_object_get(jwk, "y"));
     ck_assert_int_eq(bb_b64url_decode(s, strlen(s), &y), 0);
     y.data[31] ^= 1;
-    json_object_set_new(jwk, "y", json_string(b64(y.data, 32)));
+    s = b64(y.data, 32);
+    json_object_set_new(jwk, "y", json_string(s));
+    free(s);
     bb_buf_free(&y);
     assert_jwk_refused(jwk, "jwk \"k1\": \"x\", \"y\" is not a P-256 point");
 
