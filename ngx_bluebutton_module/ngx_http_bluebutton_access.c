@@ -53,6 +53,7 @@ static void ngx_http_bluebutton_refusal(ngx_http_bluebutton_refusal_t *ref,
     ngx_uint_t status, bb_issue_t issue, const char *bearer_error,
     const char *reason);
 static ngx_int_t ngx_http_bluebutton_has_access_token(ngx_str_t *query);
+static ngx_int_t ngx_http_bluebutton_hide_query(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bluebutton_copy(ngx_http_request_t *r,
     ngx_str_t *dst, const char *src);
 
@@ -217,6 +218,10 @@ ngx_http_bluebutton_decide(ngx_http_request_t *r,
     /* RFC 6750 allows a token in the query; a gateway must not */
 
     if (ngx_http_bluebutton_has_access_token(&query)) {
+        if (ngx_http_bluebutton_hide_query(r) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
         ngx_http_bluebutton_refusal(ref, NGX_HTTP_BAD_REQUEST,
                                     BB_ISSUE_SECURITY, "invalid_request",
                                     "access token in the query string");
@@ -1089,6 +1094,56 @@ ngx_http_bluebutton_has_access_token(ngx_str_t *query)
     }
 
     return 0;
+}
+
+
+/*
+ * The request line and URI appear in every error log line of the request
+ * and in access logs: a query holding a token is withheld from them.
+ */
+
+static ngx_int_t
+ngx_http_bluebutton_hide_query(ngx_http_request_t *r)
+{
+    u_char  *p, *q, *end, *last, *line;
+    size_t   len;
+
+    static u_char  withheld[] = "?withheld";
+
+    line = r->request_line.data;
+    last = line + r->request_line.len;
+    q = ngx_strlchr(line, last, '?');
+
+    if (q != NULL) {
+        end = ngx_strlchr(q, last, ' ');
+        if (end == NULL) {
+            end = last;
+        }
+
+        len = (q - line) + sizeof(withheld) - 1 + (last - end);
+
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        r->request_line.data = p;
+        r->request_line.len = len;
+
+        p = ngx_cpymem(p, line, q - line);
+        p = ngx_cpymem(p, withheld, sizeof(withheld) - 1);
+        ngx_memcpy(p, end, last - end);
+    }
+
+    q = ngx_strlchr(r->unparsed_uri.data,
+                    r->unparsed_uri.data + r->unparsed_uri.len, '?');
+    if (q != NULL) {
+        r->unparsed_uri.len = q - r->unparsed_uri.data;
+    }
+
+    ngx_str_null(&r->args);
+
+    return NGX_OK;
 }
 
 

@@ -384,7 +384,8 @@ ngx_http_bluebutton_check_policy(ngx_event_t *ev)
         if (bmcf->file_ino != 0) {
             ngx_log_error(NGX_LOG_ERR, ev->log, ngx_errno,
                           ngx_file_info_n " \"%V\" failed, "
-                          "keeping the previous policy", &bmcf->policy_path);
+                          "nginx keeps the previous policy",
+                          &bmcf->policy_path);
             bmcf->file_ino = 0;
         }
 
@@ -407,7 +408,7 @@ ngx_http_bluebutton_check_policy(ngx_event_t *ev)
         } else {
             ngx_log_error(NGX_LOG_ERR, ev->log, 0,
                           "bluebutton_policy \"%V\": %s, "
-                          "keeping the previous policy",
+                          "nginx keeps the previous policy",
                           &bmcf->policy_path, err);
         }
     }
