@@ -88,6 +88,7 @@ static void bb_policy_path(char *path, size_t size, const char *fmt, ...)
 static const char *bb_policy_quote_str(const char *s, size_t len, char *buf,
     size_t size);
 static const char *bb_policy_quote(json_t *v, char *buf, size_t size);
+static void bb_policy_printable(char *s);
 static int bb_policy_known(bb_policy_ctx_t *ctx, json_t *obj,
     const char *path, const char **fields);
 static int bb_policy_expect(bb_policy_ctx_t *ctx, json_t *v, json_type type,
@@ -138,6 +139,7 @@ bb_policy_parse(const char *json, size_t len, char *err, size_t errlen)
 
     root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
+        bb_policy_printable(jerr.text);
         bb_err(err, errlen, "line %d column %d: %s",
                jerr.line, jerr.column, jerr.text);
         return NULL;
@@ -609,6 +611,22 @@ bb_policy_quote(json_t *v, char *buf, size_t size)
 
     default:
         return "an array";
+    }
+}
+
+
+/*
+ * jansson's messages quote the bytes near a syntax error as they are: a
+ * message must stay printable ASCII whatever the file holds.
+ */
+
+static void
+bb_policy_printable(char *s)
+{
+    for ( /* void */ ; *s; s++) {
+        if ((unsigned char) *s < 0x20 || (unsigned char) *s >= 0x7f) {
+            *s = '?';
+        }
     }
 }
 

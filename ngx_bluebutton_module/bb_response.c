@@ -13,6 +13,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -44,11 +45,19 @@ static const bb_capability_code_t  bb_capability_codes[] = {
 
 /*
  * Parameters that shape results rather than select them: an allowlist lets
- * them through, so the CapabilityStatement keeps advertising them.
+ * them through, so the CapabilityStatement keeps advertising them.  The
+ * request side (bb_query.c) uses the same two lists.
  */
 
 static const char  *bb_result_params[] = {
-    "_count", "_sort", "_elements", "_summary", "_total", "_contained",
+    "_count", "_sort", "_elements", "_summary", "_total", NULL
+};
+
+
+/* parameters that widen a search: advertised only where the type allows */
+
+static const char  *bb_widening_params[] = {
+    "_has", "_include", "_revinclude", "_filter", "_contained",
     "_containedType", NULL
 };
 
@@ -92,10 +101,10 @@ int
 bb_rewrite_urls(const char *in, size_t len, bb_str_t from, bb_str_t to,
     bb_buf_t *out)
 {
-    int         n1, n2, rc;
-    size_t      start;
-    bb_buf_t    first, efrom, eto;
-    bb_str_t    ef, et;
+    int          n1, n2, rc;
+    size_t       start;
+    bb_buf_t     first, efrom, eto;
+    bb_str_t     ef, et;
     const char  *src;
 
     if (from.len == 0) {
@@ -247,6 +256,7 @@ bb_capability_filter(const char *json, size_t len,
     char *err, size_t errlen)
 {
     int            rc;
+    char          *p;
     size_t         i;
     json_t        *root, *rest, *entry;
     const char    *rtype;
@@ -254,6 +264,15 @@ bb_capability_filter(const char *json, size_t len,
 
     root = json_loadb(json, len, 0, &jerr);
     if (root == NULL) {
+
+        /* jansson quotes the bytes near the error as they are */
+
+        for (p = jerr.text; *p; p++) {
+            if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f) {
+                *p = '?';
+            }
+        }
+
         bb_err(err, errlen, "invalid JSON: line %d column %d: %s",
                jerr.line, jerr.column, jerr.text);
         return -1;
@@ -823,6 +842,12 @@ bb_capability_param_ok(const bb_resource_type_t *rt, const char *name)
 {
     size_t  i;
 
+    for (i = 0; bb_widening_params[i] != NULL; i++) {
+        if (strcasecmp(name, bb_widening_params[i]) == 0) {
+            return bb_name_in(name, rt->widening_allow, rt->nwidening_allow);
+        }
+    }
+
     if (bb_name_in(name, rt->search_block, rt->nsearch_block)) {
         return 0;
     }
@@ -830,7 +855,7 @@ bb_capability_param_ok(const bb_resource_type_t *rt, const char *name)
     /* the gateway sets these itself: a client's value never reaches upstream */
 
     for (i = 0; i < rt->nsearch_add; i++) {
-        if (strcmp(name, rt->search_add[i].name) == 0) {
+        if (strcasecmp(name, rt->search_add[i].name) == 0) {
             return 0;
         }
     }
@@ -844,7 +869,7 @@ bb_capability_param_ok(const bb_resource_type_t *rt, const char *name)
     }
 
     for (i = 0; bb_result_params[i] != NULL; i++) {
-        if (strcmp(name, bb_result_params[i]) == 0) {
+        if (strcasecmp(name, bb_result_params[i]) == 0) {
             return 1;
         }
     }
@@ -853,13 +878,15 @@ bb_capability_param_ok(const bb_resource_type_t *rt, const char *name)
 }
 
 
+/* names compare as the request side compares them: case aside */
+
 static int
 bb_name_in(const char *name, char **names, size_t n)
 {
     size_t  i;
 
     for (i = 0; i < n; i++) {
-        if (strcmp(name, names[i]) == 0) {
+        if (strcasecmp(name, names[i]) == 0) {
             return 1;
         }
     }

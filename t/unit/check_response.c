@@ -381,6 +381,8 @@ END_TEST
     "\"searchInclude\":[\"*\"],\"searchRevInclude\":[\"*\"],"                \
     "\"searchParam\":[{\"name\":\"_id\",\"type\":\"token\"},"                \
     "{\"name\":\"name\",\"type\":\"string\"},"                               \
+    "{\"name\":\"_has\",\"type\":\"special\"},"                               \
+    "{\"name\":\"_revinclude\",\"type\":\"special\"},"                        \
     "{\"name\":\"_lastUpdated\",\"type\":\"date\"}],"                        \
     "\"operation\":[{\"name\":\"everything\",\"definition\":\"d\"}]},"       \
     "{\"type\":\"Coverage\",\"interaction\":["                               \
@@ -514,10 +516,13 @@ START_TEST(test_capability_types)
     ck_assert_ptr_null(json_object_get(res, "operation"));
     ck_assert_str_eq(json_string_value(json_object_get(res, "profile")), "p");
 
-    /* _id is set by the gateway; the block holds whatever the allowlist */
+    /*
+     * _id is set by the gateway; _has and _revinclude widen the search, and
+     * the type allows only _revinclude
+     */
 
     ck_assert_str_eq(join(json_object_get(res, "searchParam"), "name"),
-                     "name,_lastUpdated");
+                     "name,_revinclude,_lastUpdated");
     ck_assert_ptr_null(json_object_get(res, "searchInclude"));
     ck_assert_str_eq(join(json_object_get(res, "searchRevInclude"), NULL),
                      "*");
