@@ -57,6 +57,8 @@ http {
 
         location /v1/fhir/ {
             %%LOCATION%%
+            # the module rewrites Location itself
+            proxy_redirect off;
             proxy_pass http://127.0.0.1:%%UPSTREAM_PORT%%/fhir/;
         }
     }

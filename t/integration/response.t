@@ -73,6 +73,7 @@ http {
             bluebutton_upstream_base http://127.0.0.1:%%CLOSED_PORT%%/fhir;
             bluebutton_public_base http://127.0.0.1:%%PORT%%/down/fhir;
 
+            proxy_redirect off;
             proxy_pass http://127.0.0.1:%%CLOSED_PORT%%/fhir/;
         }
     }

@@ -57,6 +57,8 @@ http {
             bluebutton_upstream_base http://127.0.0.1:%%UPSTREAM_PORT%%/fhir;
             bluebutton_public_base http://127.0.0.1:%%PORT%%/v1/fhir;
 
+            # the module rewrites Location itself
+            proxy_redirect off;
             proxy_pass http://127.0.0.1:%%UPSTREAM_PORT%%/fhir/;
         }
     }
@@ -246,6 +248,34 @@ forwarded('Coverage search with another beneficiary',
         "$name: Content-Length of the new body");
     like($req->{headers}{'content-type'} // '',
         qr{^application/x-www-form-urlencoded}, "$name: Content-Type kept");
+}
+
+{
+    my $name = 'POST EOB/_search with parameters in the query too';
+    my (undef, $req) = forwarded($name,
+        POST => '/v1/fhir/ExplanationOfBenefit/_search?type=carrier&patient=p2',
+        '/fhir/ExplanationOfBenefit/_search',
+        body    => '_count=5',
+        headers => { 'Content-Type' =>
+                     'application/x-www-form-urlencoded; charset=UTF-8' });
+
+    # which of query and body comes first is left open; the patient and
+    # _format=json close the list
+
+    my $pairs = query_pairs($req->{body});
+    my @client = sort { $a->[0] cmp $b->[0] } @$pairs[0 .. $#$pairs - 2];
+
+    is_deeply(\@client, [ [ _count => '5' ], [ type => 'carrier' ] ],
+        "$name: the client's parameters from both");
+    is_deeply([ @$pairs[-2, -1] ], [ [ patient => 'p1' ], [ _format => 'json' ] ],
+        "$name: patient and _format=json last");
+}
+
+for my $type ('application/json', 'text/plain') {
+    my $name = "POST EOB/_search with Content-Type $type";
+
+    refused($name, request(POST => '/v1/fhir/ExplanationOfBenefit/_search',
+        $p1, 'patient=p2', 'Content-Type' => $type), 415);
 }
 
 

@@ -73,6 +73,8 @@ http {
             add_header X-BB-Scope $bluebutton_scope always;
             add_header X-BB-Jti $bluebutton_jti always;
 
+            # the module rewrites Location itself
+            proxy_redirect off;
             proxy_pass http://127.0.0.1:%%UPSTREAM_PORT%%/fhir/;
         }
 
@@ -83,6 +85,8 @@ http {
             bluebutton_upstream_base http://127.0.0.1:%%UPSTREAM_PORT%%/fhir;
             bluebutton_public_base http://127.0.0.1:%%PORT%%/pass/fhir;
 
+            # the module rewrites Location itself
+            proxy_redirect off;
             proxy_pass http://127.0.0.1:%%UPSTREAM_PORT%%/fhir/;
         }
     }
