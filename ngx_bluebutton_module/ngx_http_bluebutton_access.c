@@ -215,15 +215,18 @@ ngx_http_bluebutton_decide(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    /* RFC 6750 allows a token in the query; a gateway must not */
+    /*
+     * RFC 6750 allows a token in the query, where logs and caches keep it;
+     * the gateway refuses it like any other token it will not accept
+     */
 
     if (ngx_http_bluebutton_has_access_token(&query)) {
         if (ngx_http_bluebutton_hide_query(r) != NGX_OK) {
             return NGX_ERROR;
         }
 
-        ngx_http_bluebutton_refusal(ref, NGX_HTTP_BAD_REQUEST,
-                                    BB_ISSUE_SECURITY, "invalid_request",
+        ngx_http_bluebutton_refusal(ref, NGX_HTTP_UNAUTHORIZED,
+                                    BB_ISSUE_LOGIN, "invalid_token",
                                     "access token in the query string");
         return NGX_DECLINED;
     }

@@ -571,8 +571,11 @@ ngx_http_bluebutton_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     u_char                           *p;
     ngx_str_t                        *s;
+    ngx_flag_t                        explicit;
     ngx_http_core_loc_conf_t         *clcf;
     ngx_http_bluebutton_main_conf_t  *bmcf;
+
+    explicit = (conf->enable != NGX_CONF_UNSET);
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_str_value(conf->upstream_base, prev->upstream_base, "");
@@ -657,19 +660,28 @@ ngx_http_bluebutton_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     /*
      * The FHIR base is the location's prefix; the module classifies what
-     * follows it, so a regex or named location has no base to speak of.
+     * follows it, so a regex or exact location has no base to speak of.
+     * Inherited into one (or into a named location, which only an internal
+     * redirect reaches, with the decision already taken), the base is the
+     * root: every path is still classified and checked.
      */
 
-    if (clcf->name.len == 0 || clcf->name.data[0] != '/'
+    if (clcf->named
 #if (NGX_PCRE)
         || clcf->regex
 #endif
-        || clcf->named || clcf->exact_match)
+        || clcf->exact_match || clcf->name.len == 0
+        || clcf->name.data[0] != '/')
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"bluebutton on\" needs a prefix location, "
-                           "not \"%V\"", &clcf->name);
-        return NGX_CONF_ERROR;
+        if (explicit && !clcf->named) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"bluebutton on\" needs a prefix location, "
+                               "not \"%V\"", &clcf->name);
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_str_set(&conf->base, "");
+        return NGX_CONF_OK;
     }
 
     conf->base = clcf->name;
