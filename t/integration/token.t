@@ -492,13 +492,13 @@ for my $case (
     my $res = get("/v1/fhir/Patient/p1?access_token=$token",
         $with_header ? $token : undef);
 
-    # the contract: "access_token in the query string -> 400
-    # invalid_request (never accepted)"
+    # refused like any token the gateway will not accept, and withheld
+    # from the logs
 
-    refused($res, 400, $name, $token);
+    refused($res, 401, $name, $token);
     like($res->{headers}{'www-authenticate'} // '',
-        qr/^Bearer realm="bluebutton", error="invalid_request"/,
-        "$name: invalid_request");
+        qr/^Bearer realm="bluebutton", error="invalid_token", error_description="access token in the query string"\z/,
+        "$name: invalid_token");
     unlike_token($t->log_since($mark), $token, "$name: error log");
 }
 
