@@ -655,10 +655,11 @@ bb_query_valid_id(const char *s)
 
 
 /*
- * Percent-encode all but the unreserved characters and a few that are
- * common in FHIR values and mean nothing to a query parser (':' ',' '|'
- * '/' '*' '@' '!' '$').  '=', '&', '+', '%', '#', ';', '?', spaces and
- * quotes are always encoded, so a value survives whole.
+ * Percent-encode all but the unreserved characters and a few that RFC 3986
+ * allows in a query, are common in FHIR values and mean nothing to a query
+ * parser (':' ',' '/' '*' '@' '!' '$').  '|' (token system|code) is not
+ * among them, so it goes as %7C.  '=', '&', '+', '%', '#', ';', '?',
+ * spaces and quotes are always encoded, so a value survives whole.
  */
 
 static int
@@ -682,7 +683,7 @@ bb_query_encode(bb_buf_t *out, const char *s, size_t len)
         if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
             || (c >= '0' && c <= '9')
             || c == '-' || c == '.' || c == '_' || c == '~'
-            || c == ':' || c == ',' || c == '|' || c == '/'
+            || c == ':' || c == ',' || c == '/'
             || c == '*' || c == '@' || c == '!' || c == '$')
         {
             *d++ = (char) c;

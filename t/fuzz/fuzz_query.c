@@ -142,7 +142,7 @@ fz_readable(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
            || (c >= '0' && c <= '9')
-           || (c != '\0' && strchr("-._~:,|/*@!$", c) != NULL);
+           || (c != '\0' && strchr("-._~:,/*@!$", c) != NULL);
 }
 
 
