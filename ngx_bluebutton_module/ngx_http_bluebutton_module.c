@@ -673,7 +673,12 @@ ngx_http_bluebutton_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         || clcf->exact_match || clcf->name.len == 0
         || clcf->name.data[0] != '/')
     {
-        if (explicit && !clcf->named) {
+        if (explicit && (clcf->exact_match
+#if (NGX_PCRE)
+                         || clcf->regex
+#endif
+            ))
+        {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"bluebutton on\" needs a prefix location, "
                                "not \"%V\"", &clcf->name);
