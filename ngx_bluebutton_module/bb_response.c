@@ -287,6 +287,18 @@ bb_capability_filter(const char *json, size_t len,
         goto done;
     }
 
+    /* the gateway always asks the upstream for JSON: say only that */
+
+    if (json_object_get(root, "format") != NULL
+        && json_object_set_new(root, "format",
+                               json_pack("[ss]", "application/fhir+json",
+                                         "json"))
+           != 0)
+    {
+        bb_err(err, errlen, "out of memory");
+        goto done;
+    }
+
     rest = json_object_get(root, "rest");
 
     json_array_foreach(rest, i, entry) {

@@ -368,7 +368,7 @@ END_TEST
 
 #define CAPABILITY                                                           \
     "{\"resourceType\":\"CapabilityStatement\",\"status\":\"active\","       \
-    "\"fhirVersion\":\"4.0.1\",\"format\":[\"json\"],\"rest\":[{"            \
+    "\"fhirVersion\":\"4.0.1\",\"format\":[\"xml\",\"json\"],\"rest\":[{"    \
     "\"mode\":\"server\","                                                   \
     "\"security\":{\"cors\":true},"                                          \
     "\"resource\":["                                                         \
@@ -487,7 +487,8 @@ filter(const bb_smart_t *smart)
 
 #define HEAD                                                                 \
     "{\"resourceType\":\"CapabilityStatement\",\"status\":\"active\","       \
-    "\"fhirVersion\":\"4.0.1\",\"format\":[\"json\"],\"rest\":[{"            \
+    "\"fhirVersion\":\"4.0.1\",\"format\":[\"application/fhir+json\","       \
+    "\"json\"],\"rest\":[{"                                                  \
     "\"mode\":\"server\",\"resource\":[{\"type\":\"Patient\","
 
 
