@@ -47,7 +47,7 @@
 #define BENCH_ISS     "https://auth.bench.invalid"
 #define BENCH_AUD     "https://fhir.bench.invalid"
 #define BENCH_KID     "bench"
-#define BENCH_ROUNDS  10
+#define BENCH_ROUNDS  20
 
 
 typedef struct {
