@@ -116,7 +116,6 @@ static int bb_policy_adds(bb_policy_ctx_t *ctx, bb_resource_type_t *rt,
     json_t *v, const char *path);
 static int bb_policy_revoked_parse(bb_policy_ctx_t *ctx, bb_policy_t *policy,
     json_t *v);
-static void bb_type_free(bb_resource_type_t *rt);
 static void bb_names_free(char **names, size_t n);
 static int bb_type_cmp(const void *a, const void *b);
 static int bb_revoked_cmp(const void *a, const void *b);
@@ -496,6 +495,42 @@ bb_type_needs_patient(const bb_resource_type_t *rt)
 }
 
 
+int
+bb_type_parse(bb_resource_type_t *rt, const char *name, json_t *obj,
+    const char *path, char *err, size_t errlen)
+{
+    bb_policy_ctx_t  ctx;
+
+    ctx.err = err;
+    ctx.errlen = errlen;
+
+    return bb_policy_type_parse(&ctx, rt, name, obj, path);
+}
+
+
+/* [A-Z][A-Za-z]{0,63}: the names FHIR gives its resource types */
+
+int
+bb_type_name_valid(const char *name, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > BB_POLICY_TYPE_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((name[i] >= 'A' && name[i] <= 'Z')
+              || (i > 0 && name[i] >= 'a' && name[i] <= 'z')))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 static int
 bb_policy_fail(bb_policy_ctx_t *ctx, const char *path, const char *fmt, ...)
 {
@@ -842,7 +877,7 @@ bb_policy_keys(bb_policy_ctx_t *ctx, bb_policy_t *policy, json_t *jwks)
 static int
 bb_policy_types(bb_policy_ctx_t *ctx, bb_policy_t *policy, json_t *types)
 {
-    size_t       i, n;
+    size_t       n;
     json_t      *v;
     const char  *name;
     char         path[BB_POLICY_PATH_LEN], q[BB_POLICY_QUOTE_LEN];
@@ -863,19 +898,9 @@ bb_policy_types(bb_policy_ctx_t *ctx, bb_policy_t *policy, json_t *types)
 
     json_object_foreach(types, name, v) {
 
-        /* [A-Z][A-Za-z]{0,63}: the names FHIR gives its resource types */
-
         n = strlen(name);
 
-        for (i = 0; i < n; i++) {
-            if (!((name[i] >= 'A' && name[i] <= 'Z')
-                  || (i > 0 && name[i] >= 'a' && name[i] <= 'z')))
-            {
-                break;
-            }
-        }
-
-        if (n == 0 || i < n || n > BB_POLICY_TYPE_MAX) {
+        if (!bb_type_name_valid(name, n)) {
             return bb_policy_fail(ctx, "resource_types",
                                   "invalid type name %s",
                                   bb_policy_quote_str(name, n, q, sizeof(q)));
@@ -909,10 +934,14 @@ bb_policy_type_parse(bb_policy_ctx_t *ctx, bb_resource_type_t *rt,
 {
     int          flag;
     json_t      *v;
-    const char  *s;
+    const char  *s, *dot;
     char         fpath[BB_POLICY_PATH_LEN], q[BB_POLICY_QUOTE_LEN];
 
     flag = 0;
+
+    /* an empty path (a type parsed alone) names fields without a prefix */
+
+    dot = path[0] ? "." : "";
 
     rt->name = strdup(name);
     if (rt->name == NULL) {
@@ -929,7 +958,7 @@ bb_policy_type_parse(bb_policy_ctx_t *ctx, bb_resource_type_t *rt,
 
     v = json_object_get(obj, "interactions");
     if (v != NULL) {
-        bb_policy_path(fpath, sizeof(fpath), "%s.interactions", path);
+        bb_policy_path(fpath, sizeof(fpath), "%s%sinteractions", path, dot);
 
         if (bb_policy_interactions(ctx, rt, v, fpath) != 0) {
             return -1;
@@ -938,7 +967,7 @@ bb_policy_type_parse(bb_policy_ctx_t *ctx, bb_resource_type_t *rt,
 
     v = json_object_get(obj, "override_url_id");
     if (v != NULL) {
-        bb_policy_path(fpath, sizeof(fpath), "%s.override_url_id", path);
+        bb_policy_path(fpath, sizeof(fpath), "%s%soverride_url_id", path, dot);
 
         if (bb_policy_flag(ctx, v, fpath, &flag) != 0) {
             return -1;
@@ -949,7 +978,7 @@ bb_policy_type_parse(bb_policy_ctx_t *ctx, bb_resource_type_t *rt,
 
     v = json_object_get(obj, "url_id_mismatch");
     if (v != NULL) {
-        bb_policy_path(fpath, sizeof(fpath), "%s.url_id_mismatch", path);
+        bb_policy_path(fpath, sizeof(fpath), "%s%surl_id_mismatch", path, dot);
 
         if (bb_policy_choice(ctx, v, fpath, "override", "not_found", &flag)
             != 0)
@@ -962,7 +991,7 @@ bb_policy_type_parse(bb_policy_ctx_t *ctx, bb_resource_type_t *rt,
 
     v = json_object_get(obj, "override_search");
     if (v != NULL) {
-        bb_policy_path(fpath, sizeof(fpath), "%s.override_search", path);
+        bb_policy_path(fpath, sizeof(fpath), "%s%soverride_search", path, dot);
 
         if (bb_policy_flag(ctx, v, fpath, &flag) != 0) {
             return -1;
@@ -973,7 +1002,7 @@ bb_policy_type_parse(bb_policy_ctx_t *ctx, bb_resource_type_t *rt,
 
     v = json_object_get(obj, "search_block");
     if (v != NULL) {
-        bb_policy_path(fpath, sizeof(fpath), "%s.search_block", path);
+        bb_policy_path(fpath, sizeof(fpath), "%s%ssearch_block", path, dot);
 
         if (bb_policy_names(ctx, v, fpath, &rt->search_block,
                             &rt->nsearch_block)
@@ -985,7 +1014,7 @@ bb_policy_type_parse(bb_policy_ctx_t *ctx, bb_resource_type_t *rt,
 
     v = json_object_get(obj, "search_add");
     if (v != NULL) {
-        bb_policy_path(fpath, sizeof(fpath), "%s.search_add", path);
+        bb_policy_path(fpath, sizeof(fpath), "%s%ssearch_add", path, dot);
 
         if (bb_policy_adds(ctx, rt, v, fpath) != 0) {
             return -1;
@@ -994,7 +1023,7 @@ bb_policy_type_parse(bb_policy_ctx_t *ctx, bb_resource_type_t *rt,
 
     v = json_object_get(obj, "search_allow");
     if (v != NULL) {
-        bb_policy_path(fpath, sizeof(fpath), "%s.search_allow", path);
+        bb_policy_path(fpath, sizeof(fpath), "%s%ssearch_allow", path, dot);
 
         if (bb_policy_names(ctx, v, fpath, &rt->search_allow,
                             &rt->nsearch_allow)
@@ -1008,7 +1037,7 @@ bb_policy_type_parse(bb_policy_ctx_t *ctx, bb_resource_type_t *rt,
 
     v = json_object_get(obj, "widening_allow");
     if (v != NULL) {
-        bb_policy_path(fpath, sizeof(fpath), "%s.widening_allow", path);
+        bb_policy_path(fpath, sizeof(fpath), "%s%swidening_allow", path, dot);
 
         if (bb_policy_names(ctx, v, fpath, &rt->widening_allow,
                             &rt->nwidening_allow)
@@ -1020,7 +1049,7 @@ bb_policy_type_parse(bb_policy_ctx_t *ctx, bb_resource_type_t *rt,
 
     v = json_object_get(obj, "search_action");
     if (v != NULL) {
-        bb_policy_path(fpath, sizeof(fpath), "%s.search_action", path);
+        bb_policy_path(fpath, sizeof(fpath), "%s%ssearch_action", path, dot);
 
         if (bb_policy_choice(ctx, v, fpath, "drop", "refuse", &flag) != 0) {
             return -1;
@@ -1031,7 +1060,8 @@ bb_policy_type_parse(bb_policy_ctx_t *ctx, bb_resource_type_t *rt,
 
     v = json_object_get(obj, "patient_reference");
     if (v != NULL) {
-        bb_policy_path(fpath, sizeof(fpath), "%s.patient_reference", path);
+        bb_policy_path(fpath, sizeof(fpath), "%s%spatient_reference", path,
+                       dot);
 
         s = bb_policy_string(ctx, v, fpath, BB_POLICY_FIELD_MAX);
         if (s == NULL) {
@@ -1402,7 +1432,7 @@ bb_policy_revoked_parse(bb_policy_ctx_t *ctx, bb_policy_t *policy,
 }
 
 
-static void
+void
 bb_type_free(bb_resource_type_t *rt)
 {
     size_t  i;

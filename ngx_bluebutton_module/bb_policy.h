@@ -17,6 +17,10 @@
 #include "bb_buf.h"
 
 
+/* jansson's, declared here so that this header does not need jansson.h */
+struct json_t;
+
+
 /* FHIR interactions a resource type may allow (bit set) */
 #define BB_READ             0x01
 #define BB_VREAD            0x02
@@ -130,6 +134,22 @@ int bb_policy_revoked(const bb_policy_t *policy, const char *jti, size_t len);
 
 /* 1 when any control of the type depends on the token's patient claim */
 int bb_type_needs_patient(const bb_resource_type_t *rt);
+
+/*
+ * One resource type alone, by the rules bb_policy_parse() applies to each
+ * member of "resource_types": for authd, which validates an admin's edit
+ * with it.  Error messages start with path, as in a document
+ * ("resource_types.Coverage"), or with the field alone when path is "":
+ * "search_add[1]: \"patient\" has no \"=\"".  The name is not checked
+ * (bb_type_name_valid() does).  Returns 0 or -1; either way rt, zeroed by
+ * the caller beforehand, is released with bb_type_free().
+ */
+int bb_type_parse(bb_resource_type_t *rt, const char *name,
+    struct json_t *obj, const char *path, char *err, size_t errlen);
+void bb_type_free(bb_resource_type_t *rt);
+
+/* 1 when name (len bytes) is a valid type name: [A-Z][A-Za-z]{0,63} */
+int bb_type_name_valid(const char *name, size_t len);
 
 
 #endif /* BB_POLICY_H */
