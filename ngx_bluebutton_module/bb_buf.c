@@ -118,6 +118,47 @@ bb_str_caseeq(bb_str_t a, const char *s)
 }
 
 
+const char *
+bb_quote(char *dst, size_t size, const char *s, size_t len)
+{
+    static const char  hex[] = "0123456789ABCDEF";
+
+    size_t         i, n;
+    unsigned char  c;
+
+    n = 0;
+
+    for (i = 0; i < len && i < BB_QUOTE_MAX; i++) {
+        c = (unsigned char) s[i];
+
+        /* room for this byte escaped, "..." and the NUL */
+
+        if (n + 8 > size) {
+            break;
+        }
+
+        if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+            dst[n++] = '\\';
+            dst[n++] = 'x';
+            dst[n++] = hex[c >> 4];
+            dst[n++] = hex[c & 0xf];
+
+        } else {
+            dst[n++] = (char) c;
+        }
+    }
+
+    if (i < len && n + 4 <= size) {
+        memcpy(&dst[n], "...", 3);
+        n += 3;
+    }
+
+    dst[n] = '\0';
+
+    return dst;
+}
+
+
 void
 bb_err(char *err, size_t errlen, const char *fmt, ...)
 {

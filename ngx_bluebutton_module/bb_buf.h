@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 
 typedef struct {
@@ -40,6 +41,18 @@ void bb_buf_free(bb_buf_t *b);
 
 int bb_str_eq(bb_str_t a, const char *s);
 int bb_str_caseeq(bb_str_t a, const char *s);
+
+/*
+ * A client's bytes fit for an error message: at most BB_QUOTE_MAX of them,
+ * quotes, backslashes, spaces and non-printable bytes as \xHH, a longer
+ * value cut with "...".  dst of BB_QUOTE_SIZE always holds the result.
+ */
+#define BB_QUOTE_MAX   64
+#define BB_QUOTE_SIZE  (BB_QUOTE_MAX * 4 + 4)
+
+const char *bb_quote(char *dst, size_t size, const char *s, size_t len);
+
+#define bb_quote_cstr(buf, s)  bb_quote(buf, sizeof(buf), s, strlen(s))
 
 /* Bounded copy that always terminates; the error-message helper. */
 void bb_err(char *err, size_t errlen, const char *fmt, ...)

@@ -28,9 +28,6 @@
 #include "bb_jwt.h"
 
 
-#define BB_JWT_QUOTE_MAX     64
-#define BB_JWT_QUOTE_SIZE    (BB_JWT_QUOTE_MAX + sizeof("..."))
-
 #define BB_ES256_COORD_LEN   32
 #define BB_ES256_SIG_LEN     64
 
@@ -55,7 +52,6 @@ typedef struct {
 } bb_jws_ctx_t;
 
 
-static const char *bb_jwt_quote(char *buf, const char *s);
 static int bb_jwt_string(json_t *obj, const char *name, int required,
     bb_jwt_claim_t *claim, char *err, size_t errlen);
 static int bb_jwt_integer(json_t *obj, const char *name, int required,
@@ -113,7 +109,7 @@ bb_jwt_verify(const bb_policy_t *policy, const char *token, size_t len,
     const char      *alg;
     const bb_key_t  *key;
     bb_jwt_claim_t   claims[BB_CLAIM_N], iss;
-    char             q[BB_JWT_QUOTE_SIZE];
+    char             q[BB_QUOTE_SIZE];
 
     static const char  *names[BB_CLAIM_N] = {
         "sub", "client_id", "scope", "patient", "jti", NULL
@@ -235,7 +231,7 @@ bb_jwt_verify(const bb_policy_t *policy, const char *token, size_t len,
 
     if (strcmp(iss.value, policy->issuer) != 0) {
         bb_err(err, errlen, "token \"iss\" \"%s\" is not the policy issuer",
-               bb_jwt_quote(q, iss.value));
+               bb_quote_cstr(q, iss.value));
         goto failed;
     }
 
@@ -410,7 +406,7 @@ int
 bb_key_from_jwk(bb_key_t *key, json_t *jwk, char *err, size_t errlen)
 {
     int          i;
-    char         q[BB_JWT_QUOTE_SIZE], q2[BB_JWT_QUOTE_SIZE];
+    char         q[BB_QUOTE_SIZE], q2[BB_QUOTE_SIZE];
     json_t      *v;
     bb_alg_t     alg;
     EVP_PKEY    *pkey;
@@ -441,7 +437,7 @@ bb_key_from_jwk(bb_key_t *key, json_t *jwk, char *err, size_t errlen)
         return -1;
     }
 
-    qkid = bb_jwt_quote(q, kid);
+    qkid = bb_quote_cstr(q, kid);
 
     for (i = 0; bb_jwk_private[i]; i++) {
         if (json_object_get(jwk, bb_jwk_private[i]) != NULL) {
@@ -469,7 +465,7 @@ bb_key_from_jwk(bb_key_t *key, json_t *jwk, char *err, size_t errlen)
         if (strcmp(algname, "ES256") != 0) {
             bb_err(err, errlen,
                    "jwk \"%s\": unsupported \"alg\" \"%s\" for \"kty\" \"EC\"",
-                   qkid, bb_jwt_quote(q2, algname));
+                   qkid, bb_quote_cstr(q2, algname));
             return -1;
         }
 
@@ -480,7 +476,7 @@ bb_key_from_jwk(bb_key_t *key, json_t *jwk, char *err, size_t errlen)
         if (strcmp(algname, "RS256") != 0) {
             bb_err(err, errlen,
                    "jwk \"%s\": unsupported \"alg\" \"%s\" for \"kty\" \"RSA\"",
-                   qkid, bb_jwt_quote(q2, algname));
+                   qkid, bb_quote_cstr(q2, algname));
             return -1;
         }
 
@@ -489,7 +485,7 @@ bb_key_from_jwk(bb_key_t *key, json_t *jwk, char *err, size_t errlen)
 
     } else {
         bb_err(err, errlen, "jwk \"%s\": unsupported \"kty\" \"%s\"",
-               qkid, bb_jwt_quote(q2, kty));
+               qkid, bb_quote_cstr(q2, kty));
         return -1;
     }
 
@@ -524,37 +520,6 @@ bb_key_clear(bb_key_t *key)
 }
 
 
-/*
- * A value from the token fit for an error message: printable ASCII only,
- * quotes and backslashes replaced, cut at BB_JWT_QUOTE_MAX characters.
- */
-
-static const char *
-bb_jwt_quote(char *buf, const char *s)
-{
-    size_t          i;
-    unsigned char   c;
-
-    for (i = 0; s[i] && i < BB_JWT_QUOTE_MAX; i++) {
-        c = (unsigned char) s[i];
-
-        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
-            buf[i] = '?';
-
-        } else {
-            buf[i] = s[i];
-        }
-    }
-
-    if (s[i]) {
-        memcpy(buf + i, "...", sizeof("..."));
-
-    } else {
-        buf[i] = '\0';
-    }
-
-    return buf;
-}
 
 
 static int
@@ -648,7 +613,7 @@ bb_jwt_header(const bb_policy_t *policy, json_t *hdr, const bb_key_t **key,
     size_t       i;
     json_t      *v;
     const char  *typ, *alg, *keyalg;
-    char         q[BB_JWT_QUOTE_SIZE], q2[BB_JWT_QUOTE_SIZE];
+    char         q[BB_QUOTE_SIZE], q2[BB_QUOTE_SIZE];
 
     *key = NULL;
 
@@ -674,7 +639,7 @@ bb_jwt_header(const bb_policy_t *policy, json_t *hdr, const bb_key_t **key,
         && strcasecmp(typ, "application/at+jwt") != 0)
     {
         bb_err(err, errlen, "token \"typ\" \"%s\" is not \"at+jwt\"",
-               bb_jwt_quote(q, typ));
+               bb_quote_cstr(q, typ));
         return -1;
     }
 
@@ -693,7 +658,7 @@ bb_jwt_header(const bb_policy_t *policy, json_t *hdr, const bb_key_t **key,
 
     if (strcasecmp(alg, "none") == 0) {
         bb_err(err, errlen, "token \"alg\" \"%s\" refused: unsigned",
-               bb_jwt_quote(q, alg));
+               bb_quote_cstr(q, alg));
         return -1;
     }
 
@@ -704,7 +669,7 @@ bb_jwt_header(const bb_policy_t *policy, json_t *hdr, const bb_key_t **key,
 
     if (strncasecmp(alg, "HS", 2) == 0) {
         bb_err(err, errlen, "token \"alg\" \"%s\" refused: symmetric",
-               bb_jwt_quote(q, alg));
+               bb_quote_cstr(q, alg));
         return -1;
     }
 
@@ -738,7 +703,7 @@ bb_jwt_header(const bb_policy_t *policy, json_t *hdr, const bb_key_t **key,
     }
 
     if (*key == NULL) {
-        bb_err(err, errlen, "unknown kid \"%s\"", bb_jwt_quote(q, kid->value));
+        bb_err(err, errlen, "unknown kid \"%s\"", bb_quote_cstr(q, kid->value));
         return -1;
     }
 
@@ -747,7 +712,7 @@ bb_jwt_header(const bb_policy_t *policy, json_t *hdr, const bb_key_t **key,
     if (strcmp(alg, keyalg) != 0) {
         bb_err(err, errlen,
                "token \"alg\" \"%s\" does not match kid \"%s\" (%s)",
-               bb_jwt_quote(q, alg), bb_jwt_quote(q2, kid->value), keyalg);
+               bb_quote_cstr(q, alg), bb_quote_cstr(q2, kid->value), keyalg);
         return -1;
     }
 
@@ -956,7 +921,7 @@ static EVP_PKEY *
 bb_jwk_ec(json_t *jwk, const char *qkid, char *err, size_t errlen)
 {
     char            group[] = "prime256v1";
-    char            q[BB_JWT_QUOTE_SIZE];
+    char            q[BB_QUOTE_SIZE];
     bb_buf_t        x, y;
     EVP_PKEY       *pkey;
     OSSL_PARAM      params[3];
@@ -975,7 +940,7 @@ bb_jwk_ec(json_t *jwk, const char *qkid, char *err, size_t errlen)
 
     if (strcmp(crv, "P-256") != 0) {
         bb_err(err, errlen, "jwk \"%s\": unsupported \"crv\" \"%s\"", qkid,
-               bb_jwt_quote(q, crv));
+               bb_quote_cstr(q, crv));
         goto done;
     }
 

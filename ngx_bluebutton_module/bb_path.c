@@ -23,7 +23,6 @@
 #define BB_PATH_MAX_SEGMENTS  4
 #define BB_PATH_TYPE_MAX      64
 #define BB_PATH_ID_MAX        64
-#define BB_PATH_QUOTE_MAX     64
 
 
 static int bb_path_method_read(bb_method_t method, char *err, size_t errlen);
@@ -31,14 +30,13 @@ static int bb_path_valid_type(bb_str_t s);
 static int bb_path_valid_id(const char *s, size_t len);
 static int bb_path_has_id(unsigned interaction);
 static int bb_path_needs_patient(const bb_resource_type_t *rt);
-static void bb_path_quote(char *dst, size_t size, const char *s, size_t len);
 
 
 int
 bb_path_classify(bb_method_t method, const char *path, size_t len,
     size_t max_len, bb_fhir_request_t *req, char *err, size_t errlen)
 {
-    char           quoted[BB_PATH_QUOTE_MAX * 4 + 8];
+    char           quoted[BB_QUOTE_SIZE];
     size_t         i, n, nseg;
     bb_str_t       seg[BB_PATH_MAX_SEGMENTS];
     const char    *p, *end, *s;
@@ -74,7 +72,7 @@ bb_path_classify(bb_method_t method, const char *path, size_t len,
             return 400;
         }
 
-        bb_path_quote(quoted, sizeof(quoted), &path[i], 1);
+        bb_quote(quoted, sizeof(quoted), &path[i], 1);
         bb_err(err, errlen, "invalid character \"%s\" in path", quoted);
         return 400;
     }
@@ -101,7 +99,7 @@ bb_path_classify(bb_method_t method, const char *path, size_t len,
 
         if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
         {
-            bb_path_quote(quoted, sizeof(quoted), p, n);
+            bb_quote(quoted, sizeof(quoted), p, n);
             bb_err(err, errlen, "invalid path segment \"%s\"", quoted);
             return 400;
         }
@@ -156,7 +154,7 @@ bb_path_classify(bb_method_t method, const char *path, size_t len,
     }
 
     if (!bb_path_valid_type(seg[0])) {
-        bb_path_quote(quoted, sizeof(quoted), seg[0].data, seg[0].len);
+        bb_quote(quoted, sizeof(quoted), seg[0].data, seg[0].len);
         bb_err(err, errlen, "unknown resource type \"%s\"", quoted);
         return 404;
     }
@@ -218,7 +216,7 @@ bb_path_classify(bb_method_t method, const char *path, size_t len,
     }
 
     if (!bb_path_valid_id(seg[1].data, seg[1].len)) {
-        bb_path_quote(quoted, sizeof(quoted), seg[1].data, seg[1].len);
+        bb_quote(quoted, sizeof(quoted), seg[1].data, seg[1].len);
         bb_err(err, errlen, "invalid resource id \"%s\"", quoted);
         return 400;
     }
@@ -259,7 +257,7 @@ bb_path_classify(bb_method_t method, const char *path, size_t len,
         }
 
         if (!bb_path_valid_id(seg[3].data, seg[3].len)) {
-            bb_path_quote(quoted, sizeof(quoted), seg[3].data, seg[3].len);
+            bb_quote(quoted, sizeof(quoted), seg[3].data, seg[3].len);
             bb_err(err, errlen, "invalid version id \"%s\"", quoted);
             return 400;
         }
@@ -504,44 +502,3 @@ bb_path_needs_patient(const bb_resource_type_t *rt)
 }
 
 
-/*
- * A bounded, printable copy of a client's bytes for an error message:
- * quotes, backslashes, spaces and non-printable bytes become \xHH, and a
- * long value is cut with "...".
- */
-
-static void
-bb_path_quote(char *dst, size_t size, const char *s, size_t len)
-{
-    static const char  hex[] = "0123456789ABCDEF";
-
-    size_t         i, n;
-    unsigned char  c;
-
-    n = 0;
-
-    for (i = 0; i < len && i < BB_PATH_QUOTE_MAX; i++) {
-        c = (unsigned char) s[i];
-
-        if (n + 8 > size) {
-            break;
-        }
-
-        if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-            dst[n++] = '\\';
-            dst[n++] = 'x';
-            dst[n++] = hex[c >> 4];
-            dst[n++] = hex[c & 0xf];
-
-        } else {
-            dst[n++] = (char) c;
-        }
-    }
-
-    if (i < len && n + 4 <= size) {
-        memcpy(&dst[n], "...", 3);
-        n += 3;
-    }
-
-    dst[n] = '\0';
-}

@@ -20,7 +20,6 @@
 
 
 #define BB_QUERY_MAX_PARAMS  256
-#define BB_QUERY_QUOTE_MAX   64
 #define BB_QUERY_ID_MAX      64
 
 
@@ -54,8 +53,6 @@ static int bb_query_widening(const char *base, size_t len);
 static int bb_query_result(const char *base, size_t len);
 static int bb_query_valid_id(const char *s);
 static int bb_query_encode(bb_buf_t *out, const char *s, size_t len);
-static void bb_query_quote(char *dst, size_t size, const char *s,
-    size_t len);
 
 
 /* parameters that widen a search past the resources it names */
@@ -259,7 +256,7 @@ bb_query_param(bb_query_ctx_t *ctx, const char *s, size_t len)
 static int
 bb_query_judge(bb_query_ctx_t *ctx, int has_eq)
 {
-    char                       quoted[BB_QUERY_QUOTE_MAX * 4 + 8];
+    char                       quoted[BB_QUOTE_SIZE];
     size_t                     i, blen;
     unsigned                   blocked, widening;
     const char                *name;
@@ -269,7 +266,7 @@ bb_query_judge(bb_query_ctx_t *ctx, int has_eq)
     name = ctx->name.data;
 
     if (!bb_query_valid_name(name, ctx->name.len)) {
-        bb_query_quote(quoted, sizeof(quoted), name, ctx->name.len);
+        bb_quote(quoted, sizeof(quoted), name, ctx->name.len);
         bb_err(ctx->err, ctx->errlen, "invalid parameter name \"%s\"",
                quoted);
         return 400;
@@ -326,7 +323,7 @@ bb_query_judge(bb_query_ctx_t *ctx, int has_eq)
             return 0;
         }
 
-        bb_query_quote(quoted, sizeof(quoted), name, ctx->name.len);
+        bb_quote(quoted, sizeof(quoted), name, ctx->name.len);
         bb_err(ctx->err, ctx->errlen,
                "search parameter \"%s\" is not allowed", quoted);
         return 400;
@@ -702,44 +699,3 @@ bb_query_encode(bb_buf_t *out, const char *s, size_t len)
 }
 
 
-/*
- * A bounded, printable copy of a client's bytes for an error message:
- * quotes, backslashes and non-printable bytes become \xHH, and a long
- * value is cut with "...".
- */
-
-static void
-bb_query_quote(char *dst, size_t size, const char *s, size_t len)
-{
-    static const char  hex[] = "0123456789ABCDEF";
-
-    size_t         i, n;
-    unsigned char  c;
-
-    n = 0;
-
-    for (i = 0; i < len && i < BB_QUERY_QUOTE_MAX; i++) {
-        c = (unsigned char) s[i];
-
-        if (n + 8 > size) {
-            break;
-        }
-
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-            dst[n++] = '\\';
-            dst[n++] = 'x';
-            dst[n++] = hex[c >> 4];
-            dst[n++] = hex[c & 0xf];
-
-        } else {
-            dst[n++] = (char) c;
-        }
-    }
-
-    if (i < len && n + 4 <= size) {
-        memcpy(&dst[n], "...", 3);
-        n += 3;
-    }
-
-    dst[n] = '\0';
-}
