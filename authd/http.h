@@ -64,8 +64,8 @@ typedef int (*http_handler_t)(http_req_t *req);
 
 /*
  * A route: an exact path, or a prefix ending in '*' whose remainder is put
- * in req->subpath ("/admin/v1/applications/*" matches
- * "/admin/v1/applications/7" with subpath "7").  A GET route also answers
+ * in req->subpath (the route "/admin/v1/applications/" followed by '*'
+ * matches "/admin/v1/applications/7" with subpath "7").  A GET route also answers
  * HEAD.  A table ends with an entry whose path is NULL.  A path matched
  * with another method gets 405 and an Allow header.
  */
@@ -93,6 +93,11 @@ const char *http_pairs_get(const http_pairs_t *p, const char *name);
 
 /* the first name given more than once, or NULL */
 const char *http_pairs_repeated(const http_pairs_t *p);
+
+/* copies both; 0 or -1 (out of memory) */
+int http_pairs_add(http_pairs_t *p, const char *name, size_t nlen,
+    const char *value, size_t vlen);
+void http_pairs_free(http_pairs_t *p);
 
 const char *http_query(http_req_t *req, const char *name);
 const char *http_form(http_req_t *req, const char *name);
@@ -139,7 +144,9 @@ int http_set_header(http_req_t *req, const char *name, const char *value);
 
 /*
  * Set-Cookie with Path=/, HttpOnly, SameSite=Lax, and Secure when the
- * cookie_secure setting is on; max_age 0 deletes the cookie.
+ * cookie_secure setting is on; max_age 0 deletes the cookie, a negative
+ * one makes a session cookie.  A cookie set twice keeps the last value.
+ * -1 when the name or value holds a byte a cookie cannot carry.
  */
 int http_set_cookie(http_req_t *req, const char *name, const char *value,
     long max_age);
