@@ -19,6 +19,9 @@
 #define BB_JWT_DEFAULT_MAX_SIZE   8192
 #define BB_JWT_DEFAULT_LEEWAY     30
 
+/* an ES256 JWS signature: r and s, 32 bytes each */
+#define BB_ES256_SIG_LEN          64
+
 
 typedef struct {
     int64_t              now;

@@ -253,12 +253,56 @@ bb_query_param(bb_query_ctx_t *ctx, const char *s, size_t len)
 }
 
 
+int
+bb_param_passes(const bb_resource_type_t *rt, int search, const char *base,
+    size_t len)
+{
+    size_t    i;
+    unsigned  widening;
+
+    widening = bb_query_widening(base, len);
+
+    if (widening) {
+        return bb_query_listed(base, len, rt->widening_allow,
+                               rt->nwidening_allow);
+    }
+
+    if (!search) {
+        return 1;
+    }
+
+    if (bb_query_listed(base, len, rt->search_block, rt->nsearch_block)) {
+        return 0;
+    }
+
+    /*
+     * A client's own value for a parameter the type adds could widen or
+     * contradict the added one, whatever modifier or chain it has.
+     */
+
+    for (i = 0; i < rt->nsearch_add; i++) {
+        if (bb_query_listed(base, len, &rt->search_add[i].name, 1)) {
+            return 0;
+        }
+    }
+
+    if (rt->has_search_allow
+        && !bb_query_result(base, len)
+        && !bb_query_listed(base, len, rt->search_allow, rt->nsearch_allow))
+    {
+        return 0;
+    }
+
+    return 1;
+}
+
+
 static int
 bb_query_judge(bb_query_ctx_t *ctx, int has_eq)
 {
     char                       quoted[BB_QUOTE_SIZE];
-    size_t                     i, blen;
-    unsigned                   blocked, widening;
+    size_t                     blen;
+    unsigned                   blocked;
     const char                *name;
     const bb_resource_type_t  *rt;
 
@@ -280,43 +324,7 @@ bb_query_judge(bb_query_ctx_t *ctx, int has_eq)
         return 0;
     }
 
-    blocked = 0;
-    widening = bb_query_widening(name, blen);
-
-    if (widening
-        && !bb_query_listed(name, blen, rt->widening_allow,
-                            rt->nwidening_allow))
-    {
-        blocked = 1;
-    }
-
-    if (ctx->search && !blocked) {
-        if (bb_query_listed(name, blen, rt->search_block, rt->nsearch_block))
-        {
-            blocked = 1;
-        }
-
-        /*
-         * A client's own value for a parameter the type adds could widen
-         * or contradict the added one, whatever modifier or chain it has.
-         */
-
-        for (i = 0; i < rt->nsearch_add && !blocked; i++) {
-            if (bb_query_listed(name, blen, &rt->search_add[i].name, 1)) {
-                blocked = 1;
-            }
-        }
-
-        if (!blocked
-            && rt->has_search_allow
-            && !widening
-            && !bb_query_result(name, blen)
-            && !bb_query_listed(name, blen, rt->search_allow,
-                                rt->nsearch_allow))
-        {
-            blocked = 1;
-        }
-    }
+    blocked = !bb_param_passes(rt, ctx->search, name, blen);
 
     if (blocked) {
         if (rt->search_action == BB_SEARCH_DROP) {

@@ -67,6 +67,17 @@ int bb_query_rewrite(const bb_resource_type_t *rt, unsigned interaction,
     size_t flen, bb_buf_t *out, char *err, size_t errlen);
 
 /*
+ * Whether a client's search parameter with this base name (the name up to
+ * its first ':' or '.', any case) passes for type rt: widening parameters
+ * only where the type allows them, and with search set (a search under
+ * the type's search controls) neither a blocked nor an added name, nor one
+ * outside the allowlist but for the result parameters (_count, _sort, ...).
+ * The query rewriting and the CapabilityStatement filter both ask this.
+ */
+int bb_param_passes(const bb_resource_type_t *rt, int search,
+    const char *base, size_t len);
+
+/*
  * The path sent upstream, below the upstream base: "Patient/<patient>" for
  * an overridden id.  Returns 0, 404 for a mismatching id when the type says
  * not_found, or 403 when the type needs a patient and there is none (or

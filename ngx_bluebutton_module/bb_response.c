@@ -7,9 +7,11 @@
  * no text from upstream or from a request is ever spliced into JSON.
  */
 
+
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE     /* memmem() */
 #endif
+
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "bb_request.h"
 #include "bb_response.h"
 
 
@@ -40,25 +43,6 @@ static const bb_capability_code_t  bb_capability_codes[] = {
     { "update",           BB_UPDATE },
     { "delete",           BB_DELETE },
     { NULL, 0 }
-};
-
-
-/*
- * Parameters that shape results rather than select them: an allowlist lets
- * them through, so the CapabilityStatement keeps advertising them.  The
- * request side (bb_query.c) uses the same two lists.
- */
-
-static const char  *bb_result_params[] = {
-    "_count", "_sort", "_elements", "_summary", "_total", NULL
-};
-
-
-/* parameters that widen a search: advertised only where the type allows */
-
-static const char  *bb_widening_params[] = {
-    "_has", "_include", "_revinclude", "_filter", "_contained",
-    "_containedType", NULL
 };
 
 
@@ -87,9 +71,6 @@ static int bb_resource_check(json_t *res, const char *type,
 static int bb_capability_rest(json_t *entry, const bb_policy_t *policy,
     const bb_smart_t *smart);
 static int bb_capability_resource(json_t *res, const bb_resource_type_t *rt);
-static int bb_capability_param_ok(const bb_resource_type_t *rt,
-    const char *name);
-static int bb_name_in(const char *name, char **names, size_t n);
 static json_t *bb_capability_security(const bb_smart_t *smart);
 static int bb_oauth_uri(json_t *ext, const char *name, const char *uri);
 static int bb_json_append(json_t *root, bb_buf_t *out);
@@ -813,11 +794,12 @@ bb_capability_resource(json_t *res, const bb_resource_type_t *rt)
         return 0;
     }
 
-    if (!bb_name_in("_include", rt->widening_allow, rt->nwidening_allow)) {
+    if (!bb_param_passes(rt, 1, "_include", sizeof("_include") - 1)) {
         json_object_del(res, "searchInclude");
     }
 
-    if (!bb_name_in("_revinclude", rt->widening_allow, rt->nwidening_allow)) {
+    if (!bb_param_passes(rt, 1, "_revinclude", sizeof("_revinclude") - 1))
+    {
         json_object_del(res, "searchRevInclude");
     }
 
@@ -835,7 +817,7 @@ bb_capability_resource(json_t *res, const bb_resource_type_t *rt)
     json_array_foreach(list, i, item) {
         name = json_string_value(json_object_get(item, "name"));
 
-        if (name == NULL || !bb_capability_param_ok(rt, name)) {
+        if (name == NULL || !bb_param_passes(rt, 1, name, strlen(name))) {
             continue;
         }
 
@@ -849,62 +831,8 @@ bb_capability_resource(json_t *res, const bb_resource_type_t *rt)
 }
 
 
-static int
-bb_capability_param_ok(const bb_resource_type_t *rt, const char *name)
-{
-    size_t  i;
-
-    for (i = 0; bb_widening_params[i] != NULL; i++) {
-        if (strcasecmp(name, bb_widening_params[i]) == 0) {
-            return bb_name_in(name, rt->widening_allow, rt->nwidening_allow);
-        }
-    }
-
-    if (bb_name_in(name, rt->search_block, rt->nsearch_block)) {
-        return 0;
-    }
-
-    /* the gateway sets these itself: a client's value never reaches upstream */
-
-    for (i = 0; i < rt->nsearch_add; i++) {
-        if (strcasecmp(name, rt->search_add[i].name) == 0) {
-            return 0;
-        }
-    }
-
-    if (!rt->has_search_allow) {
-        return 1;
-    }
-
-    if (bb_name_in(name, rt->search_allow, rt->nsearch_allow)) {
-        return 1;
-    }
-
-    for (i = 0; bb_result_params[i] != NULL; i++) {
-        if (strcasecmp(name, bb_result_params[i]) == 0) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
 
 
-/* names compare as the request side compares them: case aside */
-
-static int
-bb_name_in(const char *name, char **names, size_t n)
-{
-    size_t  i;
-
-    for (i = 0; i < n; i++) {
-        if (strcasecmp(name, names[i]) == 0) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
 
 
 static json_t *

@@ -467,9 +467,9 @@ START_TEST(test_names)
 {
     assert_rewrite(&open_rt, "patient=x", "patient=x&_format=json");
     assert_refused(&open_rt, "pat+ient=x", 400,
-                   "invalid parameter name \"pat ient\"");
+                   "invalid parameter name \"pat\\x20ient\"");
     assert_refused(&eob_rt, "patient%20=x", 400,
-                   "invalid parameter name \"patient \"");
+                   "invalid parameter name \"patient\\x20\"");
     assert_refused(&eob_rt, "=x", 400, "invalid parameter name \"\"");
     assert_refused(&eob_rt, ":missing=x", 400,
                    "invalid parameter name \":missing\"");
