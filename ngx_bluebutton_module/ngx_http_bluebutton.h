@@ -113,6 +113,7 @@ ngx_int_t ngx_http_bluebutton_handler(ngx_http_request_t *r);
 ngx_http_bluebutton_ctx_t *ngx_http_bluebutton_create_ctx(
     ngx_http_request_t *r);
 ngx_http_bluebutton_ctx_t *ngx_http_bluebutton_get_ctx(ngx_http_request_t *r);
+void ngx_http_bluebutton_policy_release(ngx_http_bluebutton_policy_t *policy);
 ngx_int_t ngx_http_bluebutton_send_outcome(ngx_http_request_t *r,
     ngx_uint_t status, bb_issue_t issue, const char *diagnostics);
 ngx_int_t ngx_http_bluebutton_filter_init(ngx_conf_t *cf);

@@ -7,8 +7,9 @@
  * type and interaction, and rewrites the request by the type's controls
  * before proxy_pass sends it: the id in the URL, the search parameters, the
  * body of a POST _search (ngx_http_bluebutton_access.c).  The response
- * half lives in ngx_http_bluebutton_filter.c.  This file holds the
- * configuration, the policy's life cycle and the request context.
+ * half lives in ngx_http_bluebutton_filter.c, the request context in
+ * ngx_http_bluebutton_ctx.c.  This file holds the configuration and the
+ * policy's life cycle.
  *
  * The policy document is parsed when the configuration is read (so that
  * "nginx -t" refuses a bad one) and again in each worker whenever the file
@@ -25,14 +26,12 @@
 #include "ngx_http_bluebutton.h"
 
 
-static void ngx_http_bluebutton_cleanup(void *data);
-static void ngx_http_bluebutton_policy_release(
-    ngx_http_bluebutton_policy_t *policy);
 static ngx_int_t ngx_http_bluebutton_policy_read(ngx_log_t *log,
     ngx_http_bluebutton_main_conf_t *bmcf, ngx_file_info_t *fi, char *err,
     size_t errlen);
 static void ngx_http_bluebutton_check_policy(ngx_event_t *ev);
 static void ngx_http_bluebutton_cycle_cleanup(void *data);
+
 
 static ngx_int_t ngx_http_bluebutton_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -230,90 +229,6 @@ static ngx_http_variable_t  ngx_http_bluebutton_vars[] = {
 
       ngx_http_null_variable
 };
-
-
-ngx_http_bluebutton_ctx_t *
-ngx_http_bluebutton_create_ctx(ngx_http_request_t *r)
-{
-    ngx_pool_cleanup_t               *cln;
-    ngx_http_bluebutton_ctx_t        *ctx;
-    ngx_http_bluebutton_main_conf_t  *bmcf;
-
-    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bluebutton_module);
-
-    if (bmcf->policy == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "bluebutton has no policy in force");
-        return NULL;
-    }
-
-    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_bluebutton_ctx_t));
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    ctx = cln->data;
-    ngx_memzero(ctx, sizeof(ngx_http_bluebutton_ctx_t));
-
-    ctx->policy = bmcf->policy;
-    ctx->policy->refs++;
-
-    cln->handler = ngx_http_bluebutton_cleanup;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_bluebutton_module);
-
-    return ctx;
-}
-
-
-ngx_http_bluebutton_ctx_t *
-ngx_http_bluebutton_get_ctx(ngx_http_request_t *r)
-{
-    ngx_pool_cleanup_t         *cln;
-    ngx_http_bluebutton_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_bluebutton_module);
-
-    if (ctx || !(r->internal || r->filter_finalize)) {
-        return ctx;
-    }
-
-    /* an internal redirect cleared r->ctx; the cleanup still holds it */
-
-    for (cln = r->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == ngx_http_bluebutton_cleanup) {
-            ctx = cln->data;
-            ngx_http_set_ctx(r, ctx, ngx_http_bluebutton_module);
-            return ctx;
-        }
-    }
-
-    return NULL;
-}
-
-
-static void
-ngx_http_bluebutton_cleanup(void *data)
-{
-    ngx_http_bluebutton_ctx_t  *ctx = data;
-
-    bb_buf_free(&ctx->body);
-
-    if (ctx->policy) {
-        ngx_http_bluebutton_policy_release(ctx->policy);
-        ctx->policy = NULL;
-    }
-}
-
-
-static void
-ngx_http_bluebutton_policy_release(ngx_http_bluebutton_policy_t *policy)
-{
-    if (--policy->refs == 0) {
-        bb_policy_free(policy->doc);
-        ngx_free(policy);
-    }
-}
 
 
 /*
