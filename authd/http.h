@@ -65,9 +65,9 @@ typedef int (*http_handler_t)(http_req_t *req);
 /*
  * A route: an exact path, or a prefix ending in '*' whose remainder is put
  * in req->subpath (the route "/admin/v1/applications/" followed by '*'
- * matches "/admin/v1/applications/7" with subpath "7").  A GET route also answers
- * HEAD.  A table ends with an entry whose path is NULL.  A path matched
- * with another method gets 405 and an Allow header.
+ * matches "/admin/v1/applications/7" with subpath "7").  A GET route also
+ * answers HEAD.  A table ends with an entry whose path is NULL.  A path
+ * matched with another method gets 405 and an Allow header.
  */
 typedef struct {
     const char      *method;

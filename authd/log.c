@@ -81,7 +81,7 @@ log_vwrite(const char *level, const char *req_id, const char *fmt,
     va_list ap)
 {
     int              n, m;
-    char             line[LOG_LINE_MAX], *p;
+    char             line[LOG_LINE_MAX], *p, *q;
     size_t           len;
     struct tm        tm;
     struct timespec  ts;
@@ -118,12 +118,18 @@ log_vwrite(const char *level, const char *req_id, const char *fmt,
         len--;
     }
 
-    for (p = line + n; p < line + len; p++) {
-        if ((unsigned char) *p < 0x20 || *p == 0x7f) {
-            *p = ' ';
+    /* a control byte becomes one space, not one after another space */
+
+    for (p = q = line + n; p < line + len; p++) {
+        if ((unsigned char) *p >= 0x20 && *p != 0x7f) {
+            *q++ = *p;
+
+        } else if (q > line + n && q[-1] != ' ') {
+            *q++ = ' ';
         }
     }
 
+    len = q - line;
     line[len++] = '\n';
 
     /* nothing to do when stderr is gone */
