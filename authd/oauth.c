@@ -55,7 +55,7 @@ static int oauth_scope_resource(bb_buf_t *out, const oauth_resource_t *req,
     const char *allowed, const oauth_token_t *atok, size_t na);
 static int oauth_host_valid(const char *host, size_t len);
 static int oauth_port_valid(const char *port, size_t len);
-static int oauth_nonempty(const char *s);
+static int oauth_claim_ok(const char *s);
 
 
 static const char  *oauth_plain_scopes[] = {
@@ -502,11 +502,11 @@ oauth_access_token(const oauth_claims_t *c, const char *kid, EVP_PKEY *key,
     *out = NULL;
     memset(&buf, 0, sizeof(bb_buf_t));
 
-    if (!oauth_nonempty(kid) || !oauth_nonempty(c->iss)
-        || !oauth_nonempty(c->aud) || !oauth_nonempty(c->sub)
-        || !oauth_nonempty(c->client_id) || !oauth_nonempty(c->scope)
-        || !oauth_nonempty(c->jti)
-        || (c->patient != NULL && c->patient[0] == '\0')
+    if (!oauth_claim_ok(kid) || !oauth_claim_ok(c->iss)
+        || !oauth_claim_ok(c->aud) || !oauth_claim_ok(c->sub)
+        || !oauth_claim_ok(c->client_id) || !oauth_claim_ok(c->scope)
+        || !oauth_claim_ok(c->jti)
+        || (c->patient != NULL && !oauth_claim_ok(c->patient))
         || c->exp <= c->iat)
     {
         return -1;
@@ -1088,8 +1088,24 @@ oauth_port_valid(const char *port, size_t len)
 }
 
 
+/*
+ * A claim value the gateway will take: present, and free of control
+ * characters, which it refuses because the claims reach its logs and the
+ * upstream request.
+ */
+
 static int
-oauth_nonempty(const char *s)
+oauth_claim_ok(const char *s)
 {
-    return s != NULL && s[0] != '\0';
+    if (s == NULL || s[0] == '\0') {
+        return 0;
+    }
+
+    for ( /* void */ ; *s; s++) {
+        if ((unsigned char) *s < 0x20 || *s == 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
 }

@@ -116,8 +116,9 @@ oauth_scope_rc_t oauth_scope_intersect(const char *requested,
 
 /*
  * An RFC 9068 access token in compact JWS form, ES256 with key under kid,
- * in a new string for free().  Returns 0, or -1 when a claim is missing
- * or empty, exp is not after iat, or signing failed.
+ * in a new string for free().  Returns 0, or -1 when a claim is missing,
+ * empty or holds a control character (which the gateway would refuse),
+ * exp is not after iat, or signing failed.
  */
 int oauth_access_token(const oauth_claims_t *c, const char *kid,
     EVP_PKEY *key, char **out) OAUTH_MUST_CHECK;

@@ -931,8 +931,18 @@ START_TEST(test_token_claims_refused)
     ck_assert_int_eq(oauth_access_token(&c, NULL, signer, &token), -1);
     ck_assert_int_eq(oauth_access_token(&c, "k1", NULL, &token), -1);
 
+    /* the gateway refuses control characters in claims: so does authd */
+
+    c.sub = "user\n42";
+    ck_assert_int_eq(oauth_access_token(&c, "k1", signer, &token), -1);
+
+    claims_init(&c);
+    c.patient = "-1999\t0001";
+    ck_assert_int_eq(oauth_access_token(&c, "k1", signer, &token), -1);
+
     /* a string that is not UTF-8 cannot become a claim */
 
+    claims_init(&c);
     c.sub = "user-\xff";
     ck_assert_int_eq(oauth_access_token(&c, "k1", signer, &token), -1);
 }
