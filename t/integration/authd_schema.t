@@ -495,4 +495,39 @@ is(sql_value("SELECT count(*) FROM audit_log WHERE client_id = 'demo-app'"),
 is(sql_value("SELECT nextval('policy_serial')"), '1', 'policy_serial starts');
 is(sql_value("SELECT nextval('policy_serial')"), '2', 'policy_serial grows');
 
+# policy_refresh() on this cluster: the "db" case of check_authd_policy,
+# which builds the document from a database holding this schema
+
+my $build = $ENV{BB_BUILD} // "$FindBin::Bin/../../build";
+my $check = "$build/check_authd_policy";
+
+SKIP: {
+    skip "$check not built", 1 unless -x $check;
+
+    system('psql', '-X', '-q', '-h', $dir, '-U', 'postgres', '-c',
+        'CREATE DATABASE authd_policy') == 0
+        or BAIL_OUT('CREATE DATABASE failed');
+
+    my $out = `psql -X -q -v ON_ERROR_STOP=1 --single-transaction \\
+        -h $dir -U postgres -d authd_policy -f $SCHEMA 2>&1`;
+
+    is($?, 0, 'schema applies to a second database') or diag($out);
+
+    # the "db" case runs only with the variable: one check more
+
+    my ($without) = `$check 2>&1` =~ /Checks: (\d+)/;
+
+    local $ENV{AUTHD_TEST_DATABASE_URL} =
+        "host=$dir dbname=authd_policy user=postgres";
+
+    $out = `$check 2>&1`;
+
+    my ($with) = $out =~ /Checks: (\d+)/;
+
+    ok($? == 0 && defined $with && defined $without
+        && $with == $without + 1,
+        'policy_refresh() writes the document the database holds')
+        or diag($out);
+}
+
 done_testing();
