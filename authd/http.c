@@ -4,7 +4,8 @@
  * body over max_body is refused at once), once per piece of body (copied,
  * bounded), and once at the end, when the request is dispatched through
  * the route tables and the handler's response is queued with the security
- * headers.  http_completed() writes the access line and frees the context.
+ * headers (http_resp.c).  http_completed() writes the access line and
+ * frees the context.
  *
  * Handlers run in MHD's pool threads and may block (database calls): the
  * pool size (threads) bounds how many requests run at once.
@@ -26,50 +27,12 @@
 
 #include "bb_buf.h"
 #include "http.h"
+#include "http_int.h"
 #include "log.h"
 
 
 #define HTTP_MAX_SERVERS   2
-#define HTTP_MAX_TABLES    8
 #define HTTP_STOP_WAIT_MS  10000
-
-
-typedef struct {
-    struct MHD_Daemon    *daemon;
-    int                   admin;
-    const http_route_t   *tables[HTTP_MAX_TABLES + 1];
-} http_server_t;
-
-
-struct http_resp_s {
-    unsigned      status;
-    char         *body;
-    size_t        len;
-    const char   *type;                 /* NULL: no body */
-    int           page;                 /* HTML: a stricter policy */
-};
-
-
-/* req comes first: handlers get &ctx->req, http.c casts it back */
-typedef struct {
-    http_req_t              req;
-    http_server_t          *server;
-    struct MHD_Connection  *conn;
-    struct timespec         start;
-    char                   *method;
-    char                   *path;
-    bb_buf_t                body;
-    int                     too_large;
-    int                     failed;     /* out of memory on the way */
-    unsigned                status;     /* what was queued */
-    http_resp_t             resp;
-    int                     has_resp;
-    http_pairs_t            headers;    /* set by the handler */
-    http_pairs_t            cookies;    /* name -> whole Set-Cookie value */
-    int                     auth_done;
-    char                   *auth_user;
-    char                   *auth_pass;
-} http_ctx_t;
 
 
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
@@ -90,14 +53,6 @@ static void http_dispatch(http_ctx_t *ctx);
 static int http_parse_form(http_ctx_t *ctx);
 static enum MHD_Result http_queue(http_ctx_t *ctx);
 static int http_add_headers(http_ctx_t *ctx, struct MHD_Response *r);
-static int http_respond(http_req_t *req, unsigned status, const char *type,
-    const char *body, size_t len, int page);
-static int http_error(http_req_t *req, unsigned status, const char *error);
-static int http_type_is(const char *header, const char *type);
-static int http_set_pair(http_pairs_t *p, const char *name,
-    const char *value);
-static int http_cookie_octets(const char *s, int name);
-static int http_header_value_ok(const char *s);
 static void http_mhd_log(void *cls, const char *fmt, va_list ap);
 
 
@@ -285,171 +240,6 @@ http_json_body(http_req_t *req, char *err, size_t errlen)
     }
 
     return json;
-}
-
-
-void
-http_set_client_id(http_req_t *req, const char *client_id)
-{
-    snprintf(req->client_id, sizeof(req->client_id), "%s",
-             client_id ? client_id : "");
-}
-
-
-int
-http_json(http_req_t *req, unsigned status, json_t *body)
-{
-    int    rc;
-    char  *text;
-
-    if (body == NULL) {
-        log_error(req->id, "no JSON body to send");
-        return -1;
-    }
-
-    text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-
-    if (text == NULL) {
-        log_error(req->id, "json_dumps() failed");
-        return -1;
-    }
-
-    rc = http_respond(req, status, "application/json", text, strlen(text),
-                      0);
-    free(text);
-
-    return rc;
-}
-
-
-int
-http_html(http_req_t *req, unsigned status, const char *html)
-{
-    return http_respond(req, status, "text/html; charset=utf-8", html,
-                        strlen(html), 1);
-}
-
-
-int
-http_text(http_req_t *req, unsigned status, const char *text)
-{
-    return http_respond(req, status, "text/plain; charset=utf-8", text,
-                        strlen(text), 0);
-}
-
-
-int
-http_empty(http_req_t *req, unsigned status)
-{
-    return http_respond(req, status, NULL, "", 0, 0);
-}
-
-
-/* 303 after a POST makes the browser follow with a GET */
-
-int
-http_redirect(http_req_t *req, const char *url)
-{
-    if (!http_header_value_ok(url)) {
-        log_error(req->id, "refused to redirect to a URL with control "
-                  "characters");
-        return -1;
-    }
-
-    if (http_set_header(req, "Location", url) != 0) {
-        return -1;
-    }
-
-    return http_empty(req, strcmp(req->method, "POST") == 0 ? 303 : 302);
-}
-
-
-int
-http_oauth_error(http_req_t *req, unsigned status, const char *error,
-    const char *description)
-{
-    json_t  *body;
-
-    body = json_pack("{s:s}", "error", error);
-
-    if (body != NULL && description != NULL
-        && json_object_set_new(body, "error_description",
-                               json_string(description)) != 0)
-    {
-        json_decref(body);
-        body = NULL;
-    }
-
-    return http_json(req, status, body);
-}
-
-
-int
-http_set_header(http_req_t *req, const char *name, const char *value)
-{
-    http_ctx_t  *ctx;
-
-    ctx = (http_ctx_t *) req;
-
-    if (!http_header_value_ok(name) || !http_header_value_ok(value)) {
-        log_error(req->id, "refused a header with control characters");
-        return -1;
-    }
-
-    if (http_set_pair(&ctx->headers, name, value) != 0) {
-        log_error(req->id, "out of memory");
-        return -1;
-    }
-
-    return 0;
-}
-
-
-int
-http_set_cookie(http_req_t *req, const char *name, const char *value,
-    long max_age)
-{
-    int          rc;
-    char        *line;
-    char         age[48];
-    http_ctx_t  *ctx;
-
-    ctx = (http_ctx_t *) req;
-
-    if (!http_cookie_octets(name, 1) || *name == '\0'
-        || !http_cookie_octets(value, 0))
-    {
-        log_error(req->id, "refused cookie \"%s\": invalid characters",
-                  http_cookie_octets(name, 1) ? name : "?");
-        return -1;
-    }
-
-    age[0] = '\0';
-
-    if (max_age >= 0) {
-        snprintf(age, sizeof(age), "; Max-Age=%ld", max_age);
-    }
-
-    if (asprintf(&line, "%s=%s; Path=/%s; HttpOnly; SameSite=Lax%s", name,
-                 max_age == 0 ? "" : value, age,
-                 authd_cfg.cookie_secure ? "; Secure" : "")
-        < 0)
-    {
-        log_error(req->id, "out of memory");
-        return -1;
-    }
-
-    rc = http_set_pair(&ctx->cookies, name, line);
-
-    explicit_bzero(line, strlen(line));
-    free(line);
-
-    if (rc != 0) {
-        log_error(req->id, "out of memory");
-    }
-
-    return rc;
 }
 
 
@@ -984,158 +774,6 @@ http_add_headers(http_ctx_t *ctx, struct MHD_Response *r)
     }
 
     return 0;
-}
-
-
-/* the last response set wins */
-
-static int
-http_respond(http_req_t *req, unsigned status, const char *type,
-    const char *body, size_t len, int page)
-{
-    char        *copy;
-    http_ctx_t  *ctx;
-
-    ctx = (http_ctx_t *) req;
-
-    copy = malloc(len + 1);
-
-    if (copy == NULL) {
-        log_error(req->id, "out of memory");
-        return -1;
-    }
-
-    memcpy(copy, body, len);
-    copy[len] = '\0';
-
-    free(ctx->resp.body);
-
-    ctx->resp.status = status;
-    ctx->resp.body = copy;
-    ctx->resp.len = len;
-    ctx->resp.type = type;
-    ctx->resp.page = page;
-    ctx->has_resp = 1;
-
-    return 0;
-}
-
-
-/*
- * http.c's own answers (404, 405, 413, 500); when even memory for those
- * runs out, an empty body with the status.
- */
-
-static int
-http_error(http_req_t *req, unsigned status, const char *error)
-{
-    http_ctx_t  *ctx;
-
-    ctx = (http_ctx_t *) req;
-
-    if (http_oauth_error(req, status, error, NULL) == 0) {
-        return 0;
-    }
-
-    free(ctx->resp.body);
-
-    ctx->resp.status = status;
-    ctx->resp.body = NULL;
-    ctx->resp.len = 0;
-    ctx->resp.type = NULL;
-    ctx->resp.page = 0;
-    ctx->has_resp = 1;
-
-    return 0;
-}
-
-
-/* "type" alone or followed by parameters, in any case */
-
-static int
-http_type_is(const char *header, const char *type)
-{
-    size_t  len;
-
-    if (header == NULL) {
-        return 0;
-    }
-
-    len = strlen(type);
-
-    if (strncasecmp(header, type, len) != 0) {
-        return 0;
-    }
-
-    return header[len] == '\0' || header[len] == ';' || header[len] == ' '
-           || header[len] == '\t';
-}
-
-
-static int
-http_set_pair(http_pairs_t *p, const char *name, const char *value)
-{
-    char    *v;
-    size_t   i;
-
-    for (i = 0; i < p->n; i++) {
-        if (strcasecmp(p->items[i].name, name) == 0) {
-            v = strdup(value);
-
-            if (v == NULL) {
-                return -1;
-            }
-
-            explicit_bzero(p->items[i].value, strlen(p->items[i].value));
-            free(p->items[i].value);
-            p->items[i].value = v;
-
-            return 0;
-        }
-    }
-
-    return http_pairs_add(p, name, strlen(name), value, strlen(value));
-}
-
-
-/*
- * RFC 6265: a cookie value is cookie-octets (no space, quote, comma,
- * semicolon or backslash); a name is a token.
- */
-
-static int
-http_cookie_octets(const char *s, int name)
-{
-    const unsigned char  *p;
-
-    for (p = (const unsigned char *) s; *p != '\0'; p++) {
-        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == ',' || *p == ';'
-            || *p == '\\')
-        {
-            return 0;
-        }
-
-        if (name && strchr("()<>@:/[]?={}", *p) != NULL) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
-static int
-http_header_value_ok(const char *s)
-{
-    const unsigned char  *p;
-
-    for (p = (const unsigned char *) s; *p != '\0'; p++) {
-        if (*p < 0x20 || *p == 0x7f) {
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 
