@@ -1,10 +1,11 @@
 -- authd's database (PostgreSQL 15).
 --
 -- Applied once by `authd migrate`, inside its transaction, so the file holds
--- no BEGIN or COMMIT.  The rules of the policy document
--- (schema/policy.schema.json) are repeated here as CHECK constraints so that
--- a row the gateway would refuse can never be stored: authd then cannot
--- write a policy document that nginx rejects because of an admin's edit.
+-- no BEGIN or COMMIT (migrate keeps schema_migrations itself).  The rules of
+-- the policy document (schema/policy.schema.json) are repeated here as CHECK
+-- constraints so that a row the gateway would refuse can never be stored:
+-- authd then cannot write a policy document that nginx rejects because of an
+-- admin's edit.
 --
 -- Secrets are stored as SHA-256 digests only (client secrets, codes,
 -- refresh tokens, session ids), passwords as scrypt hashes only, private
@@ -75,14 +76,6 @@ CREATE FUNCTION authd_distinct(a text[]) RETURNS boolean
 BEGIN ATOMIC
     SELECT cardinality(a) = (SELECT count(DISTINCT e) FROM unnest(a) AS e);
 END;
-
-
--- `authd migrate` creates this table itself before it applies a file; it is
--- repeated here so that the file also works alone (psql -f)
-CREATE TABLE IF NOT EXISTS schema_migrations (
-    version     text PRIMARY KEY,
-    applied_at  timestamptz NOT NULL DEFAULT now()
-);
 
 
 -- People who log in: beneficiaries (who authorize apps to read their
