@@ -399,24 +399,41 @@ db_ping(db_conn_t *c)
 }
 
 
+/*
+ * A server that does not answer must not hold a request forever: connect
+ * within the pool's timeout unless the connection string says otherwise
+ * (its values, expanded from dbname, come later and win).
+ */
+
 static int
 db_connect(db_conn_t *c)
 {
+    char                timeout[16];
+    const char         *values[3];
+    static const char  *keywords[] = { "connect_timeout", "dbname", NULL };
+
+    values[2] = NULL;
+
     if (c->pg != NULL) {
         return db_reset(c);
     }
 
-    c->pg = PQconnectdb(db_pool.conninfo);
+    snprintf(timeout, sizeof(timeout), "%d", db_pool.timeout);
+
+    values[0] = timeout;
+    values[1] = db_pool.conninfo;
+
+    c->pg = PQconnectdbParams(keywords, values, 1);
 
     if (c->pg == NULL) {
-        log_error(c->req_id, "PQconnectdb() failed: out of memory");
+        log_error(c->req_id, "PQconnectdbParams() failed: out of memory");
         return -1;
     }
 
     PQsetNoticeProcessor(c->pg, db_notice, NULL);
 
     if (PQstatus(c->pg) != CONNECTION_OK) {
-        log_error(c->req_id, "PQconnectdb() failed: %s",
+        log_error(c->req_id, "PQconnectdbParams() failed: %s",
                   PQerrorMessage(c->pg));
         PQfinish(c->pg);
         c->pg = NULL;
