@@ -94,7 +94,7 @@ http_start(const cfg_addr_t *addr, int admin,
     }
 
     server->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, http_access, server,
+        flags, (uint16_t) addr->port, NULL, NULL, http_access, server,
         MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) &addr->sa,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) authd_cfg.threads,

@@ -10,6 +10,7 @@ use strict;
 use warnings;
 
 use File::Path qw(make_path);
+use IO::Socket::INET;
 use JSON::PP;
 use Test::More;
 
@@ -123,6 +124,20 @@ for my $case (@bad) {
 unlike($authd->run({ AUTHD_KEY_PASSPHRASE => 'tiny-pass' }, 'serve')
     ->{output}, qr/tiny-pass/, 'the bad passphrase is not shown');
 
+# a listening address already taken: serve stops, naming it
+
+my $taken = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+    Proto => 'tcp', Listen => 1) or die "bind: $!\n";
+my $taken_addr = '127.0.0.1:' . $taken->sockport;
+
+$res = $authd->run({ AUTHD_ADMIN_LISTEN => $taken_addr }, 'serve');
+
+isnt($res->{status}, 0, 'serve stops when its address is taken');
+like($res->{output}, qr/MHD_start_daemon\(\) failed on "\Q$taken_addr\E"/,
+    'the address is named');
+
+close $taken;
+
 # serve: /healthz on both listeners, with the security headers
 
 $authd->start(no_migrate => 1);
@@ -204,7 +219,8 @@ is($res->{status}, 200, 'a query string is accepted');
 my @access = grep { m{ GET /healthz } } split /\n/, $authd->log;
 
 ok(@access > 0, 'requests have access lines');
-like($access[-1], qr/ info req=[0-9a-f]{32} GET \/healthz 200 \d+ms client_id=-$/,
+like($access[-1],
+    qr/ info req=[0-9a-f]{32} GET \/healthz 200 \d+ms client_id=-$/,
     'access line format');
 unlike($authd->log, qr/s3cr3t|\?/, 'no query string in the log');
 
