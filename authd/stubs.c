@@ -27,18 +27,6 @@ admin_cmd_load(int argc, char **argv)
 }
 
 
-__attribute__((weak)) int
-keys_cmd_rotate(int argc, char **argv)
-{
-    return stubs_missing("keys rotate");
-}
-
-
-__attribute__((weak)) const http_route_t  oauth_routes[] = {
-    { NULL, NULL, NULL }
-};
-
-
 __attribute__((weak)) const http_route_t  admin_routes[] = {
     { NULL, NULL, NULL }
 };
