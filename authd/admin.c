@@ -875,8 +875,8 @@ admin_utf8_trim(char *s)
 static int
 admin_utf8_valid(const char *s)
 {
-    size_t          n, i;
-    unsigned long   cp;
+    size_t                n, i;
+    unsigned long         cp;
     const unsigned char  *p;
 
     p = (const unsigned char *) s;

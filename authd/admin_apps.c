@@ -433,7 +433,7 @@ admin_apps_update(admin_req_t *ar, admin_err_t *err)
     }
 
     if (PQntuples(res) == 0) {
-        admin_fail(err, 404, "", "no application %s", id);
+        admin_fail(err, 404, "", "no application \"%s\"", id);
         goto done;
     }
 
@@ -504,7 +504,7 @@ admin_apps_secret(admin_req_t *ar, admin_err_t *err)
     }
 
     if (PQntuples(res) == 0) {
-        admin_fail(err, 404, "", "no application %s", id);
+        admin_fail(err, 404, "", "no application \"%s\"", id);
         goto done;
     }
 
@@ -590,7 +590,7 @@ admin_apps_delete(admin_req_t *ar, admin_err_t *err)
     }
 
     if (PQntuples(res) == 0) {
-        admin_fail(err, 404, "", "no application %s", id);
+        admin_fail(err, 404, "", "no application \"%s\"", id);
         goto done;
     }
 
@@ -810,7 +810,7 @@ admin_app_reply(admin_req_t *ar, const char *id, const char *secret,
     }
 
     if (rc == 0) {
-        return admin_fail(err, 404, "", "no application %s", id);
+        return admin_fail(err, 404, "", "no application \"%s\"", id);
     }
 
     if (secret != NULL

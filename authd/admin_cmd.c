@@ -24,6 +24,7 @@
 #include <openssl/crypto.h>
 
 #include "admin.h"
+#include "bb_buf.h"
 #include "config.h"
 #include "log.h"
 
@@ -215,37 +216,35 @@ admin_cmd_entry(db_conn_t *c, const admin_actor_t *who, json_t *entry,
     size_t i, admin_err_t *err)
 {
     int          created;
-    char         where[32], msg[sizeof(err->message)];
+    char         q[BB_QUOTE_SIZE];
     json_t      *v, *fields, *name;
     const char  *key, *model;
 
     if (!json_is_object(entry)) {
-        admin_fail(err, 400, "", "expected an object");
-        goto failed;
+        return admin_fail(err, 400, "", "[%zu]: expected an object", i);
     }
 
     json_object_foreach(entry, key, v) {
         if (strcmp(key, "model") != 0 && strcmp(key, "fields") != 0) {
-            admin_fail(err, 400, "", "unknown field \"%s\"", key);
-            goto failed;
+            return admin_fail(err, 400, "", "[%zu]: unknown field \"%s\"", i,
+                              bb_quote_cstr(q, key));
         }
     }
 
     v = json_object_get(entry, "model");
     if (!json_is_string(v)) {
-        admin_fail(err, 400, "", "%s",
-                   v ? "model: expected a string" : "missing \"model\"");
-        goto failed;
+        return admin_fail(err, 400, "", "[%zu]%s", i,
+                          v ? ".model: expected a string"
+                            : ": missing field \"model\"");
     }
 
     model = json_string_value(v);
 
     fields = json_object_get(entry, "fields");
     if (!json_is_object(fields)) {
-        admin_fail(err, 400, "", "%s",
-                   fields ? "fields: expected an object"
-                          : "missing \"fields\"");
-        goto failed;
+        return admin_fail(err, 400, "", "[%zu]%s", i,
+                          fields ? ".fields: expected an object"
+                                 : ": missing field \"fields\"");
     }
 
     if (strcmp(model, "resource_types") == 0) {
@@ -279,25 +278,15 @@ admin_cmd_entry(db_conn_t *c, const admin_actor_t *who, json_t *entry,
         }
 
     } else {
-        admin_fail(err, 400, "", "model: unknown model \"%s\"", model);
-        goto failed;
+        return admin_fail(err, 400, "", "[%zu].model: unknown model \"%s\"",
+                          i, bb_quote_cstr(q, model));
     }
 
     /* the store functions speak of fields; the operator needs the entry */
 
-    if (err->status == 500) {
-        return -1;
+    if (err->status != 500) {
+        admin_cmd_where(err, i);
     }
-
-    admin_cmd_where(err, i);
-
-    return -1;
-
-failed:
-
-    snprintf(msg, sizeof(msg), "%s", err->message);
-    snprintf(where, sizeof(where), "[%zu]", i);
-    admin_fail(err, 400, where, "%s: %s", where, msg);
 
     return -1;
 }

@@ -40,7 +40,7 @@ typedef struct {
 
 static int admin_user_check(json_t *body, unsigned mode, admin_user_t *u,
     admin_err_t *err);
-static int admin_user_password(admin_user_t *u, const char *field,
+static int admin_user_password(admin_user_t *u, const char *env,
     const char *role, const char *old_hash, const char *req_id,
     admin_err_t *err);
 static int admin_user_insert(db_conn_t *c, const admin_actor_t *who,
@@ -173,8 +173,7 @@ admin_user_create(db_conn_t *c, const admin_actor_t *who, json_t *user,
         return -1;
     }
 
-    if (admin_user_password(&u, "password",
-                            u.role ? u.role : "beneficiary", NULL,
+    if (admin_user_password(&u, NULL, u.role ? u.role : "beneficiary", NULL,
                             who->req_id, err)
         != 0)
     {
@@ -282,7 +281,7 @@ admin_user_load(db_conn_t *c, const admin_actor_t *who, json_t *fields,
 
     /* the same password keeps its hash: loading twice changes nothing */
 
-    if (admin_user_password(&u, "password_env", u.role,
+    if (admin_user_password(&u, env, u.role,
                             found ? PQgetvalue(res, 0, 2) : NULL,
                             who->req_id, err)
         != 0)
@@ -601,13 +600,15 @@ admin_user_check(json_t *body, unsigned mode, admin_user_t *u,
 /*
  * u->password checked for role and hashed into u->hash, unless old_hash
  * already matches it (u->hash is then left empty).  No password, no hash.
+ * env names the variable it came from, for `authd load`.
  */
 
 static int
-admin_user_password(admin_user_t *u, const char *field, const char *role,
+admin_user_password(admin_user_t *u, const char *env, const char *role,
     const char *old_hash, const char *req_id, admin_err_t *err)
 {
     size_t  min;
+    char    what[BB_QUOTE_SIZE + 32], q[BB_QUOTE_SIZE];
 
     u->hash[0] = '\0';
 
@@ -615,16 +616,25 @@ admin_user_password(admin_user_t *u, const char *field, const char *role,
         return 0;
     }
 
+    if (env != NULL) {
+        snprintf(what, sizeof(what), "password_env: the password in \"%s\" is",
+                 bb_quote_cstr(q, env));
+
+    } else {
+        snprintf(what, sizeof(what), "password:");
+    }
+
     min = strcmp(role, "admin") == 0 ? ADMIN_PASSWORD_MIN_ADMIN
                                      : ADMIN_PASSWORD_MIN_USER;
 
     if (admin_utf8_len(u->password) < min) {
-        return admin_fail(err, 400, field, "%s: shorter than %zu characters",
-                          field, min);
+        return admin_fail(err, 400, env ? "password_env" : "password",
+                          "%s shorter than %zu characters", what, min);
     }
 
     if (strlen(u->password) > CRYPTO_PASSWORD_MAX) {
-        return admin_fail(err, 400, field, "%s: longer than %d bytes", field,
+        return admin_fail(err, 400, env ? "password_env" : "password",
+                          "%s longer than %d bytes", what,
                           CRYPTO_PASSWORD_MAX);
     }
 
@@ -771,9 +781,7 @@ admin_user_modify(db_conn_t *c, const admin_actor_t *who, const char *id,
             goto done;
         }
 
-        if (admin_user_password(u, "password", role, NULL, who->req_id, err)
-            != 0)
-        {
+        if (admin_user_password(u, NULL, role, NULL, who->req_id, err) != 0) {
             goto done;
         }
     }
