@@ -616,6 +616,40 @@ admin_check_fields(json_t *body, const admin_field_t *fields, unsigned mode,
 
 
 int
+admin_check_query(admin_req_t *ar, const char *const *names,
+    admin_err_t *err)
+{
+    size_t        i, j;
+    const char   *name;
+    http_pairs_t *q;
+
+    q = &ar->http->query;
+
+    for (i = 0; i < q->n; i++) {
+        name = q->items[i].name;
+
+        for (j = 0; names[j] != NULL; j++) {
+            if (strcmp(names[j], name) == 0) {
+                break;
+            }
+        }
+
+        if (names[j] == NULL) {
+            return admin_fail(err, 400, name, "unknown parameter \"%s\"",
+                              name);
+        }
+    }
+
+    name = http_pairs_repeated(q);
+    if (name != NULL) {
+        return admin_fail(err, 400, name, "%s: given more than once", name);
+    }
+
+    return 0;
+}
+
+
+int
 admin_check_text(const char *field, const char *s, size_t max,
     int allow_empty, admin_err_t *err)
 {

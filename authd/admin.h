@@ -115,6 +115,13 @@ int admin_check_fields(json_t *body, const admin_field_t *fields,
     unsigned mode, admin_err_t *err) ADMIN_MUST_CHECK;
 
 /*
+ * The query string holds only parameters of names (NULL-terminated),
+ * each once.
+ */
+int admin_check_query(admin_req_t *ar, const char *const *names,
+    admin_err_t *err) ADMIN_MUST_CHECK;
+
+/*
  * A string of 1 (0 with allow_empty) to max bytes without a control
  * character.
  */

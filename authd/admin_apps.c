@@ -229,6 +229,12 @@ done:
 int
 admin_apps_list(admin_req_t *ar, admin_err_t *err)
 {
+    static const char  *names[] = { NULL };
+
+    if (admin_check_query(ar, names, err) != 0) {
+        return -1;
+    }
+
     if (admin_query_json(ar->db, &admin_app_select_all, 0, NULL, &ar->body)
         != 1)
     {

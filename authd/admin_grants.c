@@ -16,8 +16,6 @@
 #include "log.h"
 
 
-static int admin_check_query(admin_req_t *ar, const char *const *names,
-    admin_err_t *err);
 static int admin_query_id(admin_req_t *ar, const char *name, char *out,
     size_t len, admin_err_t *err);
 static int admin_query_time(admin_req_t *ar, const char *name,
@@ -377,40 +375,6 @@ admin_policy_get(admin_req_t *ar, admin_err_t *err)
     }
 
     ar->status = 200;
-
-    return 0;
-}
-
-
-static int
-admin_check_query(admin_req_t *ar, const char *const *names,
-    admin_err_t *err)
-{
-    size_t        i, j;
-    const char   *name;
-    http_pairs_t *q;
-
-    q = &ar->http->query;
-
-    for (i = 0; i < q->n; i++) {
-        name = q->items[i].name;
-
-        for (j = 0; names[j] != NULL; j++) {
-            if (strcmp(names[j], name) == 0) {
-                break;
-            }
-        }
-
-        if (names[j] == NULL) {
-            return admin_fail(err, 400, name, "unknown parameter \"%s\"",
-                              name);
-        }
-    }
-
-    name = http_pairs_repeated(q);
-    if (name != NULL) {
-        return admin_fail(err, 400, name, "%s: given more than once", name);
-    }
 
     return 0;
 }

@@ -155,8 +155,13 @@ done:
 int
 admin_types_list(admin_req_t *ar, admin_err_t *err)
 {
-    size_t   i;
-    json_t  *rows, *row, *list, *item, *type;
+    size_t              i;
+    json_t             *rows, *row, *list, *item, *type;
+    static const char  *names[] = { NULL };
+
+    if (admin_check_query(ar, names, err) != 0) {
+        return -1;
+    }
 
     if (admin_query_json(ar->db, &admin_type_select_all, 0, NULL, &rows)
         != 1)

@@ -354,6 +354,11 @@ is_deeply($body, { error => 'method_not_allowed',
                    message => 'method DELETE not allowed here' },
     'routing: the 405 body');
 
+($status, $body) = api('GET', '/admin/v1/users?role=admin');
+is_deeply([ $status, $body ],
+    [ 400, invalid('role', 'unknown parameter "role"') ],
+    'routing: a list refuses a filter it does not have');
+
 ($status, $body) = api('GET', '/admin/v1/nothing');
 is_deeply([ $status, $body ],
     [ 404, { error => 'not_found', message => 'no such resource' } ],
