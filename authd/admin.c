@@ -114,9 +114,20 @@ static const db_stmt_t  admin_count_failures = {
     "           AND at > now() - make_interval(secs => $3::bigint))"
 };
 
+/* old failures are purged a few at a time, as the login form does */
 static const db_stmt_t  admin_add_failure = {
     "admin_add_failure",
-    "INSERT INTO login_failures (username, address) VALUES ($1, $2::inet)"
+    "WITH gone AS ("
+    "    DELETE FROM login_failures"
+    "     WHERE id = ANY (ARRAY(SELECT id FROM login_failures"
+    "          WHERE at < now() - make_interval(secs => $3::bigint)"
+    "          LIMIT 50)))"
+    " INSERT INTO login_failures (username, address) VALUES ($1, $2::inet)"
+};
+
+static const db_stmt_t  admin_clear_failures = {
+    "admin_clear_failures",
+    "DELETE FROM login_failures WHERE username = $1"
 };
 
 static const db_stmt_t  admin_insert_audit = {
@@ -299,7 +310,18 @@ admin_authenticate(admin_req_t *ar)
 
     PQclear(res);
 
+    /* a success forgives the account's earlier failures, as a login does */
+
     if (ok) {
+        params[0] = user;
+
+        res = db_exec(ar->db, &admin_clear_failures, 1, params);
+        if (res == NULL) {
+            return -1;
+        }
+
+        PQclear(res);
+
         return 0;
     }
 
@@ -363,17 +385,21 @@ admin_throttled(admin_req_t *ar, const char *username)
 static void
 admin_failed_login(admin_req_t *ar, const char *username)
 {
+    char         window[32];
     PGresult    *res;
-    const char  *params[2];
+    const char  *params[3];
+
+    snprintf(window, sizeof(window), "%ld", authd_cfg.login_window);
 
     params[0] = username;
     params[1] = ar->http->client_addr[0] ? ar->http->client_addr : NULL;
+    params[2] = window;
 
     if (params[1] == NULL) {
         return;
     }
 
-    res = db_exec(ar->db, &admin_add_failure, 2, params);
+    res = db_exec(ar->db, &admin_add_failure, 3, params);
     PQclear(res);
 }
 

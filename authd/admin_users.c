@@ -51,6 +51,8 @@ static int admin_user_modify(db_conn_t *c, const admin_actor_t *who,
     json_t *detail, int *policy, admin_err_t *err);
 static int admin_user_patient_free(db_conn_t *c, const char *patient_id,
     const char *id, admin_err_t *err);
+static int admin_user_conflict(db_conn_t *c, const char *field,
+    const char *value, admin_err_t *err);
 static json_t *admin_user_detail(json_t *body);
 static int admin_user_id(admin_req_t *ar, char *id, size_t len,
     admin_err_t *err);
@@ -700,7 +702,7 @@ admin_user_insert(db_conn_t *c, const admin_actor_t *who, admin_user_t *u,
 
     res = db_exec(c, &admin_user_insert_row, 5, params);
     if (res == NULL) {
-        return admin_fail_db(err);
+        return admin_user_conflict(c, "username", u->username, err);
     }
 
     snprintf(id, idlen, "%s", PQgetvalue(res, 0, 0));
@@ -712,7 +714,7 @@ admin_user_insert(db_conn_t *c, const admin_actor_t *who, admin_user_t *u,
 
         res = db_exec(c, &admin_user_link, 2, params);
         if (res == NULL) {
-            return admin_fail_db(err);
+            return admin_user_conflict(c, "patient_id", u->patient_id, err);
         }
 
         PQclear(res);
@@ -857,7 +859,7 @@ admin_user_modify(db_conn_t *c, const admin_actor_t *who, const char *id,
 
         res = db_exec(c, &admin_user_link, 2, params);
         if (res == NULL) {
-            admin_fail_db(err);
+            admin_user_conflict(c, "patient_id", u->patient_id, err);
             goto done;
         }
 
@@ -933,6 +935,26 @@ admin_user_patient_free(db_conn_t *c, const char *patient_id, const char *id,
     }
 
     return 0;
+}
+
+
+/*
+ * A failed insert: a unique violation is a username or patient_id taken
+ * by a concurrent request since it was checked.
+ */
+
+static int
+admin_user_conflict(db_conn_t *c, const char *field, const char *value,
+    admin_err_t *err)
+{
+    char  q[BB_QUOTE_SIZE];
+
+    if (strcmp(db_sqlstate(c), DB_UNIQUE_VIOLATION) != 0) {
+        return admin_fail_db(err);
+    }
+
+    return admin_fail(err, 409, field, "%s: \"%s\" is taken", field,
+                      bb_quote_cstr(q, value));
 }
 
 

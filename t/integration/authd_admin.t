@@ -314,6 +314,8 @@ is($status, 401, 'auth: a wrong password, 401');
 ($status) = api('GET', '/admin/v1/users', auth => 'nobody:whatever pass');
 is($status, 401, 'auth: an unknown user, 401');
 
+is(count('login_failures'), 2, 'auth: both failures were counted');
+
 ($status) = api('GET', '/admin/v1/users',
     auth => "snow\x{2603}admin:$SNOW_PASSWORD");
 is($status, 200, 'auth: a non-ASCII username and password work');
@@ -321,7 +323,8 @@ is($status, 200, 'auth: a non-ASCII username and password work');
 ($status, $body) = api('GET', '/admin/v1/users');
 is($status, 200, 'auth: the admin gets in');
 
-is(count('login_failures'), 2, 'auth: both failures were counted');
+is(value('SELECT string_agg(username, \',\') FROM login_failures'), 'nobody',
+    'auth: a success forgives the account\'s failures, not the others\'');
 
 # throttling: past AUTHD_LOGIN_MAX_FAILURES in the window even the right
 # password is refused, without a verification; after the window it works
