@@ -36,6 +36,7 @@
 
 #define AUTHORIZE_STATE_MAX   2048
 #define AUTHORIZE_NONCE_MAX   512
+#define AUTHORIZE_SCOPE_MAX   4096
 #define AUTHORIZE_CODE_BYTES  32
 
 #define AUTHORIZE_PROMPT_NONE     0x01
@@ -459,6 +460,13 @@ authorize_check(http_req_t *req, db_conn_t *c, const http_pairs_t *p,
                == 0 ? OAUTH_HTTP_ANSWERED : OAUTH_HTTP_FAILED;
     }
 
+    /* what grants and codes can hold */
+
+    if (strlen(ar->offered) > AUTHORIZE_SCOPE_MAX) {
+        return authorize_error(req, ar, "invalid_scope", "scope is too long")
+               == 0 ? OAUTH_HTTP_ANSWERED : OAUTH_HTTP_FAILED;
+    }
+
     return OAUTH_HTTP_PASS;
 
 invalid:
@@ -476,10 +484,10 @@ authorize_client(http_req_t *req, db_conn_t *c, const http_pairs_t *p,
 {
     int               ok;
     char              err[256];
-    size_t            i, n;
+    size_t            i;
     json_t           *uris;
     PGresult         *res;
-    const char       *params[1], *registered[64], *text;
+    const char       *params[1], *text;
     oauth_http_rc_t   rc;
 
     ar->client_id = http_pairs_get(p, "client_id");
@@ -521,17 +529,15 @@ authorize_client(http_req_t *req, db_conn_t *c, const http_pairs_t *p,
     }
 
     uris = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
-    n = 0;
+    ok = 0;
 
-    for (i = 0; uris != NULL && i < json_array_size(uris); i++) {
+    for (i = 0; uris != NULL && i < json_array_size(uris) && !ok; i++) {
         text = json_string_value(json_array_get(uris, i));
 
-        if (text != NULL && n < sizeof(registered) / sizeof(registered[0])) {
-            registered[n++] = text;
+        if (text != NULL) {
+            ok = oauth_redirect_match(ar->redirect_uri, &text, 1);
         }
     }
-
-    ok = oauth_redirect_match(ar->redirect_uri, registered, n);
 
     snprintf(ar->app_id, sizeof(ar->app_id), "%s", PQgetvalue(res, 0, 0));
     ar->app_name = strdup(PQgetvalue(res, 0, 1));

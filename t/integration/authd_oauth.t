@@ -1368,6 +1368,55 @@ my ($conf_at, $conf_rt, $conf_jti);
 }
 
 
+# ------------------------------------------ bad input: every POST endpoint
+
+{
+    my $n = counts();
+
+    for my $path ('/token', '/revoke', '/introspect', '/authorize', '/apps',
+        '/apps/revoke', '/logout')
+    {
+        my $res = post($path, 'token=' . ('x' x 9000));
+        is($res->{status}, 413, "$path: an oversized body: 413");
+
+        $res = post($path, $JSON->encode({ token => 'x' }),
+            type => 'application/json', basic => conf_basic());
+        is($res->{status}, 400, "$path: a JSON body: 400");
+
+        # /logout without a session just says the user is signed out
+
+        $res = post($path, "token=\x{00}\x{ff}%00%ff", basic => conf_basic());
+        ok($res->{status} >= 400 && $res->{status} < 500
+            || ($path eq '/logout' && $res->{status} == 200),
+            "$path: binary bytes: a 4xx");
+    }
+
+    # odd values in the login form: refused like a wrong password
+
+    my $b = Browser->new;
+    my $res = $b->get('/apps');
+    my @fields = form_fields($res->{content});
+
+    for my $user ($ODD, "alice' OR '1'='1", 'x' x 300, "alice\x{0}") {
+        $res = $b->post('/apps', [ @fields, action => 'login',
+            username => $user, password => $ODD ]);
+        is($res->{status}, 200, 'an odd username: the form again');
+        like($res->{content}, qr/Incorrect username or password/,
+            'as a wrong password');
+    }
+
+    $res = $http->get($authd->url('/userinfo'),
+        { headers => { Authorization => "Bearer x' OR '1'='1; --" } });
+    is($res->{status}, 401, 'userinfo with SQL for a token: 401');
+
+    is(counts(), $n, 'nothing stored by any of these');
+
+    # failed logins above count against the address: let them age out
+
+    $pg->psql('DELETE FROM login_failures');
+}
+
+
 # ------------------------------------------------------- /apps, /logout
 
 {
@@ -1548,6 +1597,24 @@ my ($conf_at, $conf_rt, $conf_jti);
 
     ok($t[1] > $t[0] / 3, 'an unknown user still costs a password hash')
         or diag("known $t[0] s, unknown $t[1] s");
+}
+
+
+# ------------------------------------------------- Secure cookies
+
+{
+    my $secure = BB::Authd->new(name => 'authd_oauth_secure', pg => $pg,
+        env => { AUTHD_COOKIE_SECURE => 'true' });
+
+    $secure->start;
+
+    my $res = $secure->http->get($secure->url('/apps'));
+    my ($cookie) = cookies_set($res);
+
+    like($cookie, qr/; Secure/, 'AUTHD_COOKIE_SECURE on: the cookie is Secure');
+    like($cookie, qr/; HttpOnly/, 'and HttpOnly');
+
+    $secure->stop;
 }
 
 
