@@ -225,6 +225,31 @@ keys_cmd_rotate(int argc, char **argv)
 
 
 int
+keys_startup(void)
+{
+    db_conn_t   *c;
+    keys_set_t  *set;
+
+    c = db_acquire(NULL);
+    if (c == NULL) {
+        return -1;
+    }
+
+    set = keys_get(c, NULL);
+
+    db_release(c);
+
+    if (set == NULL) {
+        return -1;
+    }
+
+    keys_put(set);
+
+    return 0;
+}
+
+
+int
 keys_signer(db_conn_t *c, const char *req_id, EVP_PKEY **key,
     char kid[KEYS_KID_SIZE])
 {
@@ -622,10 +647,8 @@ keys_build(db_conn_t *c, const char *req_id, PGresult *res, keys_set_t *set)
         keys_policy(c, req_id);
     }
 
-    if (keys_current == NULL || changed) {
-        log_info(req_id, "signing keys loaded: active \"%s\", %d published",
-                 set->kid, n);
-    }
+    log_info(req_id, "signing keys loaded: active \"%s\", %d published",
+             set->kid, n);
 
     rc = 0;
 

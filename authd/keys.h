@@ -48,6 +48,14 @@ int keys_rotate(db_conn_t *c, char *err, size_t errlen) KEYS_MUST_CHECK;
 json_t *keys_list(db_conn_t *c);
 
 /*
+ * For `authd serve` at start-up, before it listens: loads the keys,
+ * making the first one when the table holds none, and writes the policy
+ * document with them.  Without this call the first request that needs a
+ * key does the same.  Returns 0, or -1 (logged).
+ */
+int keys_startup(void) KEYS_MUST_CHECK;
+
+/*
  * The key to sign with now: *key gets a new reference (EVP_PKEY_free()
  * it) and kid its kid.  Returns 0, or -1 (logged) when there is none.
  */

@@ -11,6 +11,12 @@
  * down the slow path, which tells why and, for a code or a refresh token
  * presented again, revokes what it issued: the slow path locks the rows
  * it revokes first, so that a grant still in flight is seen.
+ *
+ * The statement compares the code's PKCE challenge with the one computed
+ * here from the verifier: a challenge is no secret (it went through the
+ * browser), and comparing it there keeps the grant one statement.  When
+ * nothing was issued, oauth_pkce_verify() tells whether the verifier was
+ * the reason.
  */
 
 #include <stdint.h>
@@ -319,9 +325,9 @@ token_code(http_req_t *req, db_conn_t *c, const oauth_client_t *client,
 
     if (oauth_http_param(req, "code", TOKEN_PARAM_MAX, &code) != 0
         || oauth_http_param(req, "redirect_uri", OAUTH_REDIRECT_URI_MAX,
-                       &redirect_uri) != 0
-        || oauth_http_param(req, "code_verifier", OAUTH_VERIFIER_MAX, &verifier)
-           != 0)
+                            &redirect_uri) != 0
+        || oauth_http_param(req, "code_verifier", OAUTH_VERIFIER_MAX,
+                            &verifier) != 0)
     {
         return 0;
     }
@@ -364,7 +370,7 @@ token_code(http_req_t *req, db_conn_t *c, const oauth_client_t *client,
 
     if (strcmp(PQgetvalue(res, 0, 7), "t") != 0) {
 
-        /* the code is used up all the same: a failed try spends it */
+        /* any try spends the code, even one that fails */
 
         if (strcmp(PQgetvalue(res, 0, 0), client->app_id) != 0) {
             why = "the code was issued to another client";
