@@ -1600,6 +1600,106 @@ my ($conf_at, $conf_rt, $conf_jti);
 }
 
 
+# --------------------------------------------- the gateway accepts it
+
+# The nginx module, reading the policy document authd writes, lets an
+# authd token through and refuses it once revoked.
+
+SKIP: {
+    my $build = $ENV{BB_BUILD} // "$FindBin::Bin/../../build";
+
+    skip 'the module or bb-mint is not built', 6
+        unless -e "$build/nginx/ngx_http_bluebutton_module.so"
+            && -e "$build/bb-mint";
+
+    require BB::Test;
+
+    my $t = BB::Test->new(name => 'authd_oauth_gateway');
+
+    # nginx's workers (nobody) read the policy document where authd writes
+    # it
+
+    chmod 0755, $dir;
+    $t->start_upstream;
+    $t->start(<<"EOF");
+daemon off;
+master_process on;
+worker_processes 1;
+pid %%DIR%%/nginx.pid;
+error_log %%DIR%%/error.log info;
+
+load_module %%MODULE%%;
+
+events {
+    worker_connections 64;
+}
+
+http {
+    client_body_temp_path %%DIR%%/client_body_temp;
+    proxy_temp_path %%DIR%%/proxy_temp;
+    fastcgi_temp_path %%DIR%%/fastcgi_temp;
+    uwsgi_temp_path %%DIR%%/uwsgi_temp;
+    scgi_temp_path %%DIR%%/scgi_temp;
+
+    access_log %%DIR%%/access.log;
+
+    bluebutton_policy $dir/policy.json;
+    bluebutton_policy_check 1s;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name localhost;
+
+        location /v1/fhir/ {
+            bluebutton on;
+            bluebutton_upstream_base http://127.0.0.1:%%UPSTREAM_PORT%%/fhir;
+            bluebutton_public_base http://127.0.0.1:%%PORT%%/v1/fhir;
+            proxy_redirect off;
+            proxy_pass http://127.0.0.1:%%UPSTREAM_PORT%%/fhir/;
+        }
+    }
+}
+EOF
+
+    my ($tr, $body) = alice_tokens(Browser->new,
+        scope => 'openid patient/*.read');
+    my $at = $body->{access_token};
+
+    my $res = $t->http('GET', '/v1/fhir/Patient/p-alice',
+        { Authorization => "Bearer $at" });
+
+    is($res->{status}, 200, 'the gateway accepts an authd access token')
+        or diag($res->{body});
+    like($res->{body}, qr/"id"\s*:\s*"p-alice"/,
+        'and serves the token\'s patient');
+
+    $res = $t->http('GET', '/v1/fhir/Patient/p-alice');
+    is($res->{status}, 401, 'without the token: 401');
+
+    $res = post('/revoke', [ token => $at, client_id => 'demo-public' ]);
+    is($res->{status}, 200, 'the app revokes it');
+
+    # the gateway checks the policy file every second
+
+    my $status;
+
+    for (1..40) {
+        $status = $t->http('GET', '/v1/fhir/Patient/p-alice',
+            { Authorization => "Bearer $at" })->{status};
+        last if $status == 401;
+        sleep 0.1;
+    }
+
+    is($status, 401, 'then the gateway refuses it');
+
+    my @errors = grep { /\[(?:error|crit|alert|emerg)\]/ }
+        split /\n/, BB::Authd::slurp($t->dir . '/error.log');
+    is(scalar @errors, 0, 'nginx logged no error') or diag("@errors");
+
+    $t->stop;
+}
+
+
 # ------------------------------------------------- Secure cookies
 
 {
