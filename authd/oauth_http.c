@@ -103,6 +103,15 @@ oauth_http_form(http_req_t *req)
     char         q[BB_QUOTE_SIZE], msg[BB_QUOTE_SIZE + 64];
     const char  *name;
 
+    /*
+     * An app running in a browser calls these from its own origin; no
+     * cookie is involved, so any origin may read the answers.
+     */
+
+    if (http_set_header(req, "Access-Control-Allow-Origin", "*") != 0) {
+        return OAUTH_HTTP_FAILED;
+    }
+
     if (!oauth_http_is_form(req)) {
         oauth_http_error(req, 400, "invalid_request",
                          "the body must be application/"
@@ -578,6 +587,10 @@ oauth_http_jwks(http_req_t *req)
     rc = http_set_header(req, "Cache-Control", "public, max-age=60");
 
     if (rc == 0) {
+        rc = http_set_header(req, "Access-Control-Allow-Origin", "*");
+    }
+
+    if (rc == 0) {
         rc = http_json(req, 200, json_loads(jwks, 0, NULL));
     }
 
@@ -666,7 +679,9 @@ oauth_http_document(http_req_t *req, json_t *doc)
         return -1;
     }
 
-    if (http_set_header(req, "Cache-Control", "public, max-age=300") != 0) {
+    if (http_set_header(req, "Cache-Control", "public, max-age=300") != 0
+        || http_set_header(req, "Access-Control-Allow-Origin", "*") != 0)
+    {
         json_decref(doc);
         return -1;
     }

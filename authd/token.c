@@ -265,8 +265,10 @@ token_handler(http_req_t *req)
 
     memset(&nt, 0, sizeof(token_new_t));
 
-    if (oauth_http_form(req) != OAUTH_HTTP_PASS) {
-        return 0;
+    hrc = oauth_http_form(req);
+
+    if (hrc != OAUTH_HTTP_PASS) {
+        return hrc == OAUTH_HTTP_ANSWERED ? 0 : -1;
     }
 
     grant_type = http_form(req, "grant_type");

@@ -89,8 +89,10 @@ token_revoke(http_req_t *req)
     oauth_client_t   client;
     oauth_http_rc_t  hrc;
 
-    if (oauth_http_form(req) != OAUTH_HTTP_PASS) {
-        return 0;
+    hrc = oauth_http_form(req);
+
+    if (hrc != OAUTH_HTTP_PASS) {
+        return hrc == OAUTH_HTTP_ANSWERED ? 0 : -1;
     }
 
     if (oauth_http_param(req, "token", BB_JWT_DEFAULT_MAX_SIZE, &token) != 0) {
@@ -184,8 +186,10 @@ token_introspect(http_req_t *req)
     oauth_client_t   client;
     oauth_http_rc_t  hrc;
 
-    if (oauth_http_form(req) != OAUTH_HTTP_PASS) {
-        return 0;
+    hrc = oauth_http_form(req);
+
+    if (hrc != OAUTH_HTTP_PASS) {
+        return hrc == OAUTH_HTTP_ANSWERED ? 0 : -1;
     }
 
     if (oauth_http_param(req, "token", BB_JWT_DEFAULT_MAX_SIZE, &token) != 0) {

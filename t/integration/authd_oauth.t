@@ -503,6 +503,8 @@ sub alice_tokens {
         is($res->{status}, 200, "$path answers 200");
         like(header($res, 'content-type'), qr{^application/json},
             "$path is JSON");
+        is(header($res, 'access-control-allow-origin'), '*',
+            "$path: any origin may read it");
 
         for my $k (sort keys %expect_common) {
             is($doc->{$k}, $expect_common{$k}, "$path $k");
@@ -656,6 +658,8 @@ my ($first_at, $first_rt);
         or diag($tr->{content});
     is(header($tr, 'cache-control'), 'no-store', 'Cache-Control no-store');
     is(header($tr, 'pragma'), 'no-cache', 'Pragma no-cache');
+    is(header($tr, 'access-control-allow-origin'), '*',
+        'browser apps may read it (CORS)');
     is($body->{token_type}, 'Bearer', 'token_type Bearer');
     is($body->{expires_in}, 3600, 'expires_in is the access token TTL');
     is($body->{scope}, $req->{scope}, 'scope granted');
