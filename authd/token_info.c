@@ -249,7 +249,7 @@ token_introspect(http_req_t *req)
                 && json_object_set_new(body, "patient",
                                        json_string(jwt->patient)) != 0)
             {
-                goto done;
+                goto nomem;
             }
         }
 
@@ -280,7 +280,7 @@ token_introspect(http_req_t *req)
                                        json_string(PQgetvalue(res, 0, 2)))
                    != 0)
             {
-                goto done;
+                goto nomem;
             }
         }
     }
@@ -290,8 +290,7 @@ token_introspect(http_req_t *req)
     }
 
     if (body == NULL) {
-        log_error(req->id, "out of memory");
-        goto done;
+        goto nomem;
     }
 
     rc = http_set_header(req, "Pragma", "no-cache");
@@ -300,6 +299,12 @@ token_introspect(http_req_t *req)
         rc = http_json(req, 200, body);
         body = NULL;
     }
+
+    goto done;
+
+nomem:
+
+    log_error(req->id, "out of memory");
 
 done:
 
@@ -385,20 +390,20 @@ token_userinfo(http_req_t *req)
     body = json_pack("{s:s}", "sub", jwt->sub);
 
     if (body == NULL) {
-        goto done;
+        goto nomem;
     }
 
     if (PQgetvalue(res, 0, 0)[0] != '\0'
         && json_object_set_new(body, "name",
                                json_string(PQgetvalue(res, 0, 0))) != 0)
     {
-        goto done;
+        goto nomem;
     }
 
     if (!PQgetisnull(res, 0, 1)) {
         if (asprintf(&fhir_user, "Patient/%s", PQgetvalue(res, 0, 1)) < 0) {
             fhir_user = NULL;
-            goto done;
+            goto nomem;
         }
 
         if (json_object_set_new(body, "patient",
@@ -406,18 +411,19 @@ token_userinfo(http_req_t *req)
             || json_object_set_new(body, "fhirUser", json_string(fhir_user))
                != 0)
         {
-            goto done;
+            goto nomem;
         }
     }
 
     rc = http_json(req, 200, body);
     body = NULL;
+    goto done;
+
+nomem:
+
+    log_error(req->id, "out of memory");
 
 done:
-
-    if (rc != 0 && body == NULL && jwt != NULL && res != NULL) {
-        log_error(req->id, "out of memory");
-    }
 
     free(fhir_user);
     json_decref(body);
