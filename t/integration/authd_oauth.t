@@ -1563,8 +1563,6 @@ my ($conf_at, $conf_rt, $conf_jti);
         is($res->{status}, 200, "failure $i: the form again");
     }
 
-    my $t0 = time;
-
     $res = $b->post('/apps', [ @fields, action => 'login',
         username => 'carol', password => $PASSWORD{carol} ]);
     is($res->{status}, 429, 'after 3 failures even the right password: 429');
@@ -1572,7 +1570,9 @@ my ($conf_at, $conf_rt, $conf_jti);
         'with Retry-After in seconds');
     ok(header($res, 'retry-after') <= $WINDOW, 'no longer than the window');
     like($res->{content}, qr/Too many failed sign-ins/, 'the page says so');
-    ok(time - $t0 < 0.5, 'refused without hashing the password');
+    like($res->{content}, qr/name="password"/, 'with the form');
+    is(count('login_failures', "username = 'carol'"), 3,
+        'a refused attempt is not counted again');
 
     $res = $b->post('/apps', [ @fields, action => 'login',
         username => 'alice', password => $PASSWORD{alice} ]);
@@ -1590,13 +1590,26 @@ my ($conf_at, $conf_rt, $conf_jti);
     $res = $b->get('/apps');
     @fields = form_fields($res->{content});
 
+    # the median of three tries each: a neighbour's burst spoils one
+
     my @t;
 
     for my $user ('carol', 'no-such-user') {
-        my $t = time;
-        $b->post('/apps', [ @fields, action => 'login', username => $user,
-            password => 'wrong' ]);
-        push @t, time - $t;
+        my @d;
+
+        for (1..3) {
+
+            # below the throttle: each try hashes or pretends to
+
+            $pg->psql('DELETE FROM login_failures');
+
+            my $t = time;
+            $b->post('/apps', [ @fields, action => 'login',
+                username => $user, password => 'wrong' ]);
+            push @d, time - $t;
+        }
+
+        push @t, (sort { $a <=> $b } @d)[1];
     }
 
     ok($t[1] > $t[0] / 3, 'an unknown user still costs a password hash')
