@@ -115,8 +115,7 @@ apps_post(http_req_t *req)
     session_t    s;
     const char  *action;
 
-    if (!oauth_http_is_form(req) || http_pairs_repeated(&req->form) != NULL)
-    {
+    if (!oauth_http_is_form(req) || http_pairs_repeated(&req->form) != NULL) {
         return oauth_http_page(req, 400, html_message("Invalid request",
                                "The form is malformed."));
     }
@@ -185,8 +184,7 @@ apps_revoke(http_req_t *req)
     session_t    s;
     const char  *client_id, *params[3];
 
-    if (!oauth_http_is_form(req) || http_pairs_repeated(&req->form) != NULL)
-    {
+    if (!oauth_http_is_form(req) || http_pairs_repeated(&req->form) != NULL) {
         return oauth_http_page(req, 400, html_message("Invalid request",
                                "The form is malformed."));
     }

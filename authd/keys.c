@@ -819,7 +819,8 @@ keys_create(db_conn_t *c, const char *req_id, const char *actor, int first,
 
     PQclear(res);
 
-    if (active && authd_cfg.key_publish_delay == 0 && keys_retire(c, kid) != 0)
+    if (active && authd_cfg.key_publish_delay == 0
+        && keys_retire(c, kid) != 0)
     {
         goto database;
     }
