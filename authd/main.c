@@ -19,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 #include "migrate.h"
+#include "notify.h"
 
 
 typedef struct {
@@ -165,10 +166,20 @@ main_serve(int argc, char **argv)
         return 1;
     }
 
+    /*
+     * The policy listener writes the gateway's policy as soon as it
+     * reaches PostgreSQL, and again after every change any authd makes.
+     */
+
+    if (notify_start() != 0) {
+        return 1;
+    }
+
     if (http_start(&authd_cfg.listen, 0, public_tables) != 0
         || http_start(&authd_cfg.admin_listen, 1, admin_tables) != 0)
     {
         http_stop();
+        notify_stop();
         return 1;
     }
 
@@ -184,6 +195,7 @@ main_serve(int argc, char **argv)
     log_info(NULL, "signal %d received, stopping", sig);
 
     http_stop();
+    notify_stop();
 
     log_info(NULL, "stopped");
 

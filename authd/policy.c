@@ -123,7 +123,7 @@ policy_build(const policy_input_t *in, char *err, size_t errlen)
     }
 
     if (in->nkeys == 0) {
-        bb_err(err, errlen, "no signing key to publish");
+        bb_err(err, errlen, POLICY_NO_KEY);
         return NULL;
     }
 
@@ -400,7 +400,15 @@ policy_write_file(const char *path, json_t *doc, char *err, size_t errlen)
     data = NULL;
     tmp[0] = '\0';
 
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int) sizeof(tmp)) {
+    /*
+     * A name of this process's own: another authd (a load, a key rotation
+     * from the command line) may write the same policy at the same moment;
+     * the threads of one process are serialized by policy_refresh().
+     */
+
+    if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long) getpid())
+        >= (int) sizeof(tmp))
+    {
         bb_err(err, errlen, "path too long");
         return -1;
     }

@@ -81,10 +81,11 @@ int policy_type_from_json(json_t *in, policy_type_t *out, char *err,
 void policy_type_free(policy_type_t *type);
 
 /*
- * Writes doc to path atomically: path.tmp in the same directory (mode
- * 0644, for nginx's workers), fsync, rename over path, fsync of the
+ * Writes doc to path atomically: path.<pid>.tmp in the same directory
+ * (mode 0644, for nginx's workers), fsync, rename over path, fsync of the
  * directory.  Readers see the old document or the new one, never a part.
- * Not for concurrent calls on one path: policy_refresh() serializes its.
+ * Other processes may write the same path at the same time; threads of one
+ * process may not: policy_refresh() serializes its calls.
  */
 int policy_write_file(const char *path, json_t *doc, char *err,
     size_t errlen) __attribute__((warn_unused_result));
@@ -96,6 +97,12 @@ int policy_write_file(const char *path, json_t *doc, char *err,
  */
 json_t *policy_from_db(db_conn_t *c, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+
+/*
+ * The reason policy_build() and policy_from_db() give when no key is
+ * published yet: not a failure, only nothing the gateway could use.
+ */
+#define POLICY_NO_KEY  "no signing key to publish"
 
 /*
  * policy_from_db(), written to AUTHD_POLICY_PATH when that is set: after

@@ -18,7 +18,10 @@ use lib 't/lib';
 use BB::Authd;
 
 
-my $authd = BB::Authd->new(env => { AUTHD_MAX_BODY => 1024 });
+# a schema of the test's own: no policy document can be made from it
+
+my $authd = BB::Authd->new(env => { AUTHD_MAX_BODY => 1024,
+    AUTHD_POLICY_PATH => '' });
 my $pg = $authd->pg;
 my $schema = $authd->dir . '/schema';
 

@@ -716,7 +716,8 @@ remove_dir(void)
 
     snprintf(path, sizeof(path), "%s/policy.json", dir);
     unlink(path);
-    snprintf(path, sizeof(path), "%s/policy.json.tmp", dir);
+    snprintf(path, sizeof(path), "%s/policy.json.%ld.tmp", dir,
+             (long) getpid());
     unlink(path);
     rmdir(path);
     rmdir(dir);
@@ -789,7 +790,8 @@ START_TEST(test_write_new)
     make_dir();
 
     snprintf(path, sizeof(path), "%s/policy.json", dir);
-    snprintf(tmp, sizeof(tmp), "%s/policy.json.tmp", dir);
+    snprintf(tmp, sizeof(tmp), "%s/policy.json.%ld.tmp", dir,
+             (long) getpid());
 
     /* the mode is 0644 whatever the umask: nginx's workers must read it */
 
@@ -830,7 +832,8 @@ START_TEST(test_write_replaces_atomically)
     make_dir();
 
     snprintf(path, sizeof(path), "%s/policy.json", dir);
-    snprintf(tmp, sizeof(tmp), "%s/policy.json.tmp", dir);
+    snprintf(tmp, sizeof(tmp), "%s/policy.json.%ld.tmp", dir,
+             (long) getpid());
 
     d1 = small_doc(1);
     d2 = small_doc(2);
@@ -891,7 +894,8 @@ START_TEST(test_write_failure_keeps_old)
     make_dir();
 
     snprintf(path, sizeof(path), "%s/policy.json", dir);
-    snprintf(tmp, sizeof(tmp), "%s/policy.json.tmp", dir);
+    snprintf(tmp, sizeof(tmp), "%s/policy.json.%ld.tmp", dir,
+             (long) getpid());
 
     d1 = small_doc(1);
     d2 = small_doc(2);
