@@ -91,10 +91,10 @@ static const cfg_setting_t  cfg_settings[] = {
     { "AUTHD_COOKIE_SECURE", CFG_BOOL, "true", 0, 1,
       0, 0, CFG_OFF(cookie_secure) },
 
-    { "AUTHD_THREADS", CFG_INT, "4", 1, 256,
+    { "AUTHD_THREADS", CFG_INT, "16", 1, 256,
       0, 0, CFG_OFF(threads) },
 
-    { "AUTHD_DB_POOL", CFG_INT, "8", 1, 256,
+    { "AUTHD_DB_POOL", CFG_INT, "16", 1, 256,
       0, 0, CFG_OFF(db_pool) },
 
     { "AUTHD_DB_TIMEOUT", CFG_DURATION, "5", 1, 300,

@@ -98,8 +98,8 @@ START_TEST(test_defaults)
     ck_assert_int_eq(cfg.grant_ttl, 31536000);
     ck_assert_int_eq(cfg.session_ttl, 3600);
     ck_assert_int_eq(cfg.cookie_secure, 1);
-    ck_assert_int_eq(cfg.threads, 4);
-    ck_assert_int_eq(cfg.db_pool, 8);
+    ck_assert_int_eq(cfg.threads, 16);
+    ck_assert_int_eq(cfg.db_pool, 16);
     ck_assert_int_eq(cfg.db_timeout, 5);
     ck_assert_int_eq(cfg.max_body, 65536);
     ck_assert_int_eq(cfg.login_max_failures, 5);
