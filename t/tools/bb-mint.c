@@ -15,6 +15,7 @@
  * errors exit 2, other failures 1.
  */
 
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -36,6 +37,7 @@
 
 #include "bb_b64.h"
 #include "bb_buf.h"
+#include "tool_jws.h"
 
 
 #define MINT_DEFAULT_TTL   3600
@@ -121,8 +123,6 @@ static int mint_sign(mint_opts_t *o);
 static EVP_PKEY *mint_load_key(const char *path);
 static const char *mint_key_alg(EVP_PKEY *pkey);
 static json_t *mint_jwk(EVP_PKEY *pkey, const char *kid, const char *alg);
-static char *mint_compact(EVP_PKEY *pkey, const char *header,
-    const char *payload);
 static int mint_random_hex(char *out, size_t bytes);
 
 
@@ -514,7 +514,7 @@ mint_token(mint_opts_t *o)
         json_decref(p);
         p = NULL;
 
-        token = mint_compact(pkey, header, payload);
+        token = tool_jws_compact(pkey, header, payload);
         free(payload);
 
         if (token == NULL) {
@@ -558,7 +558,7 @@ mint_sign(mint_opts_t *o)
         return 1;
     }
 
-    token = mint_compact(pkey, o->header, o->payload);
+    token = tool_jws_compact(pkey, o->header, o->payload);
     EVP_PKEY_free(pkey);
 
     if (token == NULL) {
@@ -687,101 +687,6 @@ failed:
     bb_buf_free(&eb);
 
     return jwk;
-}
-
-
-/* b64url(header) "." b64url(payload) "." b64url(signature) */
-
-static char *
-mint_compact(EVP_PKEY *pkey, const char *header, const char *payload)
-{
-    size_t                siglen, inlen;
-    bb_buf_t              out;
-    EVP_MD_CTX           *ctx;
-    ECDSA_SIG            *es;
-    const BIGNUM         *r, *s;
-    const unsigned char  *p;
-    unsigned char         raw[64], *sig, *der;
-
-    ctx = NULL;
-    es = NULL;
-    der = NULL;
-    memset(&out, 0, sizeof(bb_buf_t));
-
-    if (bb_b64url_encode((const unsigned char *) header, strlen(header), &out)
-        != 0
-        || bb_buf_append_char(&out, '.') != 0
-        || bb_b64url_encode((const unsigned char *) payload, strlen(payload),
-                            &out)
-           != 0)
-    {
-        goto failed;
-    }
-
-    inlen = out.len;
-
-    ctx = EVP_MD_CTX_new();
-    if (ctx == NULL
-        || EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, pkey) != 1
-        || EVP_DigestSign(ctx, NULL, &siglen, (unsigned char *) out.data,
-                          inlen) != 1)
-    {
-        goto failed;
-    }
-
-    der = malloc(siglen);
-    if (der == NULL
-        || EVP_DigestSign(ctx, der, &siglen, (unsigned char *) out.data,
-                          inlen) != 1)
-    {
-        goto failed;
-    }
-
-    sig = der;
-
-    /* JWS wants r||s, each padded to the size of the curve */
-
-    if (EVP_PKEY_is_a(pkey, "EC")) {
-        p = der;
-        es = d2i_ECDSA_SIG(NULL, &p, siglen);
-        if (es == NULL) {
-            goto failed;
-        }
-
-        ECDSA_SIG_get0(es, &r, &s);
-
-        if (BN_bn2binpad(r, raw, 32) != 32
-            || BN_bn2binpad(s, raw + 32, 32) != 32)
-        {
-            goto failed;
-        }
-
-        sig = raw;
-        siglen = sizeof(raw);
-    }
-
-    if (bb_buf_append_char(&out, '.') != 0
-        || bb_b64url_encode(sig, siglen, &out) != 0)
-    {
-        goto failed;
-    }
-
-    EVP_MD_CTX_free(ctx);
-    ECDSA_SIG_free(es);
-    free(der);
-
-    return out.data;
-
-failed:
-
-    fprintf(stderr, "bb-mint: signing failed\n");
-
-    EVP_MD_CTX_free(ctx);
-    ECDSA_SIG_free(es);
-    free(der);
-    bb_buf_free(&out);
-
-    return NULL;
 }
 
 

@@ -21,6 +21,7 @@
  * round, so that other work on the machine weighs on neither.
  */
 
+
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -36,12 +37,15 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+
 #ifdef BB_HAVE_LIBJWT
 #include <jwt.h>
 #endif
 
+
 #include "bb_b64.h"
 #include "bb_jwt.h"
+#include "tool_jws.h"
 
 
 #define BENCH_ISS     "https://auth.bench.invalid"
@@ -62,8 +66,6 @@ static double bench_cpu(void);
 static EVP_PKEY *bench_load_key(const char *path);
 static int bench_load_jwk(const char *path, EVP_PKEY *generated,
     bb_key_t *key);
-static char *bench_sign(EVP_PKEY *pkey, const char *header,
-    const char *payload);
 static int bench_mint(EVP_PKEY *pkey, const char *typ, const char *kid,
     size_t n, int64_t now, bench_tokens_t *out);
 static int bench_bare_input(const char *token, const bb_key_t *key,
@@ -436,85 +438,6 @@ done:
 }
 
 
-/* b64url(header) "." b64url(payload) "." b64url(JWS signature) */
-
-static char *
-bench_sign(EVP_PKEY *pkey, const char *header, const char *payload)
-{
-    size_t                siglen;
-    bb_buf_t              out;
-    EVP_MD_CTX           *ctx;
-    ECDSA_SIG            *es;
-    const BIGNUM         *r, *s;
-    const unsigned char  *p;
-    unsigned char         sig[1024], raw[64], *use;
-
-    ctx = NULL;
-    es = NULL;
-    memset(&out, 0, sizeof(bb_buf_t));
-    siglen = sizeof(sig);
-
-    if (bb_b64url_encode((unsigned char *) header, strlen(header), &out) != 0
-        || bb_buf_append_char(&out, '.') != 0
-        || bb_b64url_encode((unsigned char *) payload, strlen(payload), &out)
-           != 0)
-    {
-        goto failed;
-    }
-
-    ctx = EVP_MD_CTX_new();
-    if (ctx == NULL
-        || EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, pkey) != 1
-        || EVP_DigestSign(ctx, sig, &siglen, (unsigned char *) out.data,
-                          out.len) != 1)
-    {
-        goto failed;
-    }
-
-    use = sig;
-
-    if (EVP_PKEY_is_a(pkey, "EC")) {
-        p = sig;
-        es = d2i_ECDSA_SIG(NULL, &p, siglen);
-        if (es == NULL) {
-            goto failed;
-        }
-
-        ECDSA_SIG_get0(es, &r, &s);
-
-        if (BN_bn2binpad(r, raw, 32) != 32
-            || BN_bn2binpad(s, raw + 32, 32) != 32)
-        {
-            goto failed;
-        }
-
-        use = raw;
-        siglen = sizeof(raw);
-    }
-
-    if (bb_buf_append_char(&out, '.') != 0
-        || bb_b64url_encode(use, siglen, &out) != 0)
-    {
-        goto failed;
-    }
-
-    EVP_MD_CTX_free(ctx);
-    ECDSA_SIG_free(es);
-
-    return out.data;
-
-failed:
-
-    fprintf(stderr, "bb-verify-bench: signing failed\n");
-
-    EVP_MD_CTX_free(ctx);
-    ECDSA_SIG_free(es);
-    bb_buf_free(&out);
-
-    return NULL;
-}
-
-
 static int
 bench_mint(EVP_PKEY *pkey, const char *typ, const char *kid, size_t n,
     int64_t now, bench_tokens_t *out)
@@ -556,7 +479,7 @@ bench_mint(EVP_PKEY *pkey, const char *typ, const char *kid, size_t n,
             return -1;
         }
 
-        out->tokens[i] = bench_sign(pkey, header, payload);
+        out->tokens[i] = tool_jws_compact(pkey, header, payload);
         free(payload);
 
         if (out->tokens[i] == NULL) {
