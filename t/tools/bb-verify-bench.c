@@ -37,11 +37,9 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-
 #ifdef BB_HAVE_LIBJWT
 #include <jwt.h>
 #endif
-
 
 #include "bb_b64.h"
 #include "bb_jwt.h"
