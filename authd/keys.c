@@ -144,7 +144,11 @@ static const db_stmt_t  keys_activate = {
 static const db_stmt_t  keys_audit = {
     "keys_audit",
     "INSERT INTO audit_log (actor, action, target, request_id, detail)"
-    " VALUES ($1, 'key.rotate', $2, $3, jsonb_build_object('first', $4::bool))"
+    " SELECT $1, 'key.rotate', 'key:' || kid, $3,"
+    "        jsonb_build_object('state', state, 'active_from', active_from)"
+    "            || CASE WHEN $4::bool THEN '{\"first\": true}'::jsonb"
+    "                    ELSE '{}'::jsonb END"
+    "   FROM signing_keys WHERE kid = $2"
 };
 
 
@@ -161,11 +165,12 @@ static const db_stmt_t  keys_all = {
 
 
 int
-keys_rotate(db_conn_t *c, char *err, size_t errlen)
+keys_rotate(db_conn_t *c, const char *req_id, const char *actor, char *err,
+    size_t errlen)
 {
     char  kid[KEYS_KID_SIZE];
 
-    return keys_create(c, NULL, NULL, 0, kid, err, errlen);
+    return keys_create(c, req_id, actor, 0, kid, err, errlen);
 }
 
 

@@ -34,11 +34,13 @@
  * A new P-256 key, published now; it signs from now + key_publish_delay
  * (at once when no key is active), and the key active until then is
  * retired with retire_after = the moment it stops signing + the access
- * token lifetime.  Rewrites the policy document.  The caller audits the
- * change.  Returns 0, or -1 with a reason in err (also logged); must be
+ * token lifetime.  Rewrites the policy document.  The audit row, naming
+ * actor ("admin:<id>", "cli"), is written in the same transaction as the
+ * key.  Returns 0, or -1 with a reason in err (also logged); must be
  * called outside a transaction.
  */
-int keys_rotate(db_conn_t *c, char *err, size_t errlen) KEYS_MUST_CHECK;
+int keys_rotate(db_conn_t *c, const char *req_id, const char *actor,
+    char *err, size_t errlen) KEYS_MUST_CHECK;
 
 /*
  * Every key, newest first: {kid, alg, state, created_at, active_from,
