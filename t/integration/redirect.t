@@ -95,9 +95,18 @@ is(($res->{json} // {})->{resourceType}, 'OperationOutcome',
     'withheld with an OperationOutcome');
 unlike($res->{body}, qr/fallback/, 'nothing of the resource shown');
 
-# the claims of the one verification are still there after the redirect
+# the claims of the one verification are still there after the redirect;
+# nginx writes the access line after the response, so wait for it
 
-like($t->access_log,
+my $access = '';
+
+for (1 .. 40) {
+    $access = $t->access_log;
+    last if $access ne '';
+    select(undef, undef, undef, 0.05);
+}
+
+like($access,
     qr{^/v1/fhir/ExplanationOfBenefit/boom /v1/fhir/Patient/fallback p1 }m,
     'variables survive the internal redirect');
 
