@@ -777,6 +777,25 @@ admin_query_json(db_conn_t *c, const db_stmt_t *stmt, int n,
 
 
 int
+admin_reply_list(admin_req_t *ar, const db_stmt_t *stmt, admin_err_t *err)
+{
+    static const char  *names[] = { NULL };
+
+    if (admin_check_query(ar, names, err) != 0) {
+        return -1;
+    }
+
+    if (admin_query_json(ar->db, stmt, 0, NULL, &ar->body) != 1) {
+        return admin_fail_db(err);
+    }
+
+    ar->status = 200;
+
+    return 0;
+}
+
+
+int
 admin_audit(db_conn_t *c, const admin_actor_t *who, const char *action,
     const char *target, const char *client_id, json_t *detail)
 {

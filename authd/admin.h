@@ -143,6 +143,13 @@ int admin_query_json(db_conn_t *c, const db_stmt_t *stmt, int n,
     const char *const *params, json_t **out) ADMIN_MUST_CHECK;
 
 /*
+ * Answers a list that takes no query parameter: 200 with the JSON array
+ * stmt returns (no parameters, one row, one column).
+ */
+int admin_reply_list(admin_req_t *ar, const db_stmt_t *stmt,
+    admin_err_t *err) ADMIN_MUST_CHECK;
+
+/*
  * Appends an audit_log row; detail (borrowed, may be NULL) must hold no
  * secret.  0 or -1.
  */

@@ -311,21 +311,7 @@ done:
 int
 admin_users_list(admin_req_t *ar, admin_err_t *err)
 {
-    static const char  *names[] = { NULL };
-
-    if (admin_check_query(ar, names, err) != 0) {
-        return -1;
-    }
-
-    if (admin_query_json(ar->db, &admin_user_select_all, 0, NULL, &ar->body)
-        != 1)
-    {
-        return admin_fail_db(err);
-    }
-
-    ar->status = 200;
-
-    return 0;
+    return admin_reply_list(ar, &admin_user_select_all, err);
 }
 
 
